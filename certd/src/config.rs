@@ -1,0 +1,96 @@
+//! certd's configuration: one TOML file, documented in `contrib/certd.toml.example`.
+
+use crate::error::Error;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration of certd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Unix socket the milter connects to.
+    pub socket: PathBuf,
+    /// Octal mode of the socket; the milter's user or group needs read+write.
+    #[serde(default = "default_socket_mode")]
+    pub socket_mode: String,
+    /// Group given to the socket, e.g. the group certmilter runs as.
+    #[serde(default)]
+    pub socket_group: Option<String>,
+    /// SQLite database file (WAL mode: keep it on a local filesystem).
+    pub database: PathBuf,
+    /// The operator's name as printed in receipts and certificates.
+    #[serde(default = "default_operator")]
+    pub operator: String,
+    /// Largest frame accepted from the milter, in bytes.
+    #[serde(default = "default_max_frame")]
+    pub max_frame_bytes: u32,
+    /// How outgoing mail leaves certd.
+    pub smtp: SmtpConfig,
+}
+
+/// The submission path for certd's own mail: an MTA listener *without* milters, so that
+/// certd's mail is not classified again (see `postfix/README.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// Envelope and header sender of certd's mail, e.g. `certmail@contract.example.net`.
+    pub from: String,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_socket_mode() -> String {
+    "0660".into()
+}
+fn default_operator() -> String {
+    "certmail operator".into()
+}
+fn default_max_frame() -> u32 {
+    certmail_protocol::MAX_FRAME_DEFAULT
+}
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        certmail_protocol::socket::parse_mode(&c.socket_mode)?;
+        if !c.smtp.from.contains('@') {
+            return Err(format!("smtp.from {:?} is not an address", c.smtp.from));
+        }
+        Ok(c)
+    }
+
+    pub fn socket_mode(&self) -> u32 {
+        certmail_protocol::socket::parse_mode(&self.socket_mode).unwrap_or(0o660)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses() {
+        let c = Config::parse(include_str!("../../contrib/certd.toml.example")).unwrap();
+        assert_eq!(c.socket_mode(), 0o660);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let base = "socket='/s'\ndatabase='/d'\n[smtp]\nhost='h'\nport=25\nfrom='a@b'\n";
+        assert!(Config::parse(base).is_ok());
+        assert!(Config::parse(&format!("typo=1\n{base}")).is_err());
+        assert!(Config::parse(&format!("socket_mode='999'\n{base}")).is_err());
+        assert!(Config::parse(&base.replace("a@b", "nobody")).is_err());
+    }
+}

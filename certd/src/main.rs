@@ -1,0 +1,18 @@
+use certd::cli::{exit_code, run_admin, Cli, Command};
+use certd::config::Config;
+use clap::Parser;
+
+fn main() {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let result = Config::load(&cli.config).and_then(|config| match cli.command {
+        Command::Serve => certd::serve(&config),
+        cmd => run_admin(&config, cmd),
+    });
+    if let Err(e) = result {
+        eprintln!("certd: {e}");
+        std::process::exit(exit_code(&e));
+    }
+}

@@ -1,0 +1,600 @@
+//! Contracts, their parts and their event log.
+
+use super::chain::{event_hash, ChainError, GENESIS};
+use super::outbox::enqueue;
+use super::{rfc3339_now, unix_now, Store};
+use crate::error::Error;
+use crate::outbox::Effect;
+use certmail_protocol::{AuthMethod, Committed, Destination, Refusal, Submission};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// The state of a freshly stored contract.
+pub const STATE_RECEIVED: &str = "received";
+
+/// What `submit` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    Committed(Committed),
+    Refused(Refusal),
+}
+
+/// One line of `contracts list`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContractSummary {
+    pub id: String,
+    pub serial: i64,
+    pub customer: String,
+    pub state: String,
+    pub submitted_at: String,
+    pub subject_text: String,
+    pub destinations: Vec<String>,
+}
+
+/// A contract with everything stored about it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContractRow {
+    #[serde(flatten)]
+    pub summary: ContractSummary,
+    pub recipient: String,
+    pub envelope_from: String,
+    pub from_header: Option<String>,
+    pub message_id: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub auth_method: String,
+    pub auth_identity: String,
+    pub queue_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_name: Option<String>,
+    pub helo: Option<String>,
+    pub raw_sha256: String,
+    pub raw_size: i64,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AttachmentRow {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Filters of `contracts list`; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<String>,
+    pub customer: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn refusal(code: u16, enhanced: &str, text: String) -> SubmitOutcome {
+    SubmitOutcome::Refused(Refusal {
+        code,
+        enhanced: enhanced.into(),
+        text,
+    })
+}
+
+/// 128 random bits, RFC 4648 base32 lower-case without padding (26 characters).
+fn new_contract_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    data_encoding::BASE32_NOPAD
+        .encode(&bytes)
+        .to_ascii_lowercase()
+}
+
+impl Store {
+    /// Stores a submission durably, or refuses it. Idempotent on `dedupe_key`: an SMTP retry
+    /// of a committed message returns the existing contract with `duplicate: true`.
+    pub fn submit(&mut self, s: &Submission) -> Result<SubmitOutcome, Error> {
+        if s.destinations.is_empty() {
+            return Ok(refusal(
+                550,
+                "5.1.3",
+                "the submission names no destination".into(),
+            ));
+        }
+        self.write(|tx| {
+            let customer: Option<(i64, bool, String, String)> = tx
+                .query_row(
+                    "SELECT id, active, email, language FROM customers WHERE name = ?1",
+                    [&s.customer],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((customer_id, active, customer_email, language)) = customer else {
+                return Ok(refusal(
+                    550,
+                    "5.7.1",
+                    format!("{} is not a certmail customer", s.recipient),
+                ));
+            };
+            if !active {
+                return Ok(refusal(
+                    550,
+                    "5.7.1",
+                    format!("the certmail customer {} is disabled", s.recipient),
+                ));
+            }
+            let existing: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT id, serial FROM contracts WHERE dedupe_key = ?1",
+                    [&s.dedupe_key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((contract_id, serial)) = existing {
+                return Ok(SubmitOutcome::Committed(Committed {
+                    contract_id,
+                    serial: serial as u64,
+                    duplicate: true,
+                }));
+            }
+
+            let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
+                params![raw_sha256, s.raw],
+            )?;
+            let serial: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(serial), 0) + 1 FROM contracts",
+                [],
+                |r| r.get(0),
+            )?;
+            let id = new_contract_id();
+            let now = rfc3339_now();
+            let (auth_method, auth_identity) = match &s.auth {
+                AuthMethod::SmtpAuth { login, .. } => ("smtp-auth", login.clone()),
+                AuthMethod::Dkim { domain, selector } => {
+                    ("dkim", format!("d={domain}; s={selector}"))
+                }
+            };
+            tx.execute(
+                "INSERT INTO contracts (id, serial, customer_id, state, submitted_at, recipient,
+                    envelope_from, from_header, message_id, subject, subject_text, body_text,
+                    auth_method, auth_identity, queue_id, client_addr, client_name, helo,
+                    raw_sha256, raw_size, dedupe_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21)",
+                params![
+                    id,
+                    serial,
+                    customer_id,
+                    STATE_RECEIVED,
+                    now,
+                    s.recipient,
+                    s.envelope_from,
+                    s.from_header,
+                    s.message_id,
+                    s.subject,
+                    s.subject_text,
+                    s.text,
+                    auth_method,
+                    auth_identity,
+                    s.queue_id,
+                    s.client_addr,
+                    s.client_name,
+                    s.helo,
+                    raw_sha256,
+                    s.raw.len() as i64,
+                    s.dedupe_key,
+                ],
+            )?;
+            let mut dests = Vec::new();
+            for (i, d) in s.destinations.iter().enumerate() {
+                let (kind, addr) = match d {
+                    Destination::Email(a) => ("email", a),
+                    Destination::Phone(p) => ("phone", p),
+                };
+                dests.push(addr.clone());
+                tx.execute(
+                    "INSERT INTO destinations (contract_id, position, kind, address) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, i as i64, kind, addr],
+                )?;
+            }
+            for (i, a) in s.attachments.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO attachments (contract_id, position, filename, content_type, size, sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, i as i64, a.filename, a.content_type, a.size as i64, a.sha256],
+                )?;
+            }
+            append_event(
+                tx,
+                &id,
+                "submitted",
+                &json!({
+                    "serial": serial,
+                    "recipient": s.recipient,
+                    "auth": s.auth,
+                    "envelope_from": s.envelope_from,
+                    "from_header": s.from_header,
+                    "message_id": s.message_id,
+                    "queue_id": s.queue_id,
+                    "client_addr": s.client_addr,
+                    "client_name": s.client_name,
+                    "helo": s.helo,
+                    "destinations": s.destinations,
+                    "attachments": s.attachments,
+                    "raw_sha256": raw_sha256,
+                    "raw_size": s.raw.len(),
+                }),
+            )?;
+            enqueue(
+                tx,
+                Some(&id),
+                &format!("receipt:{id}"),
+                &Effect::Receipt {
+                    contract_id: id.clone(),
+                    to: customer_email,
+                    language,
+                },
+                unix_now(),
+            )?;
+            Ok(SubmitOutcome::Committed(Committed {
+                contract_id: id,
+                serial: serial as u64,
+                duplicate: false,
+            }))
+        })
+    }
+
+    pub fn list_contracts(&self, f: &ListFilter) -> Result<Vec<ContractSummary>, Error> {
+        let mut stmt = self.conn().prepare(
+            "SELECT c.id, c.serial, cu.name, c.state, c.submitted_at, c.subject_text
+             FROM contracts c JOIN customers cu ON cu.id = c.customer_id
+             WHERE (?1 IS NULL OR c.state = ?1) AND (?2 IS NULL OR cu.name = ?2)
+             ORDER BY c.serial DESC LIMIT ?3",
+        )?;
+        let limit = f.limit.map(i64::from).unwrap_or(-1);
+        let rows = stmt.query_map(params![f.state, f.customer, limit], |r| {
+            Ok(ContractSummary {
+                id: r.get(0)?,
+                serial: r.get(1)?,
+                customer: r.get(2)?,
+                state: r.get(3)?,
+                submitted_at: r.get(4)?,
+                subject_text: r.get(5)?,
+                destinations: Vec::new(),
+            })
+        })?;
+        let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+        for c in &mut out {
+            c.destinations = self.destinations(&c.id)?;
+        }
+        Ok(out)
+    }
+
+    fn destinations(&self, id: &str) -> Result<Vec<String>, Error> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT address FROM destinations WHERE contract_id = ?1 ORDER BY position")?;
+        let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Finds a contract by id or by serial number.
+    pub fn contract(&self, id_or_serial: &str) -> Result<Option<ContractRow>, Error> {
+        let by_serial = id_or_serial.parse::<i64>().ok();
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT c.id, c.serial, cu.name, c.state, c.submitted_at, c.subject_text,
+                    c.recipient, c.envelope_from, c.from_header, c.message_id, c.subject,
+                    c.body_text, c.auth_method, c.auth_identity, c.queue_id, c.client_addr,
+                    c.client_name, c.helo, c.raw_sha256, c.raw_size
+                 FROM contracts c JOIN customers cu ON cu.id = c.customer_id
+                 WHERE c.id = ?1 OR c.serial = ?2",
+                params![id_or_serial, by_serial],
+                |r| {
+                    Ok(ContractRow {
+                        summary: ContractSummary {
+                            id: r.get(0)?,
+                            serial: r.get(1)?,
+                            customer: r.get(2)?,
+                            state: r.get(3)?,
+                            submitted_at: r.get(4)?,
+                            subject_text: r.get(5)?,
+                            destinations: Vec::new(),
+                        },
+                        recipient: r.get(6)?,
+                        envelope_from: r.get(7)?,
+                        from_header: r.get(8)?,
+                        message_id: r.get(9)?,
+                        subject: r.get(10)?,
+                        body_text: r.get(11)?,
+                        auth_method: r.get(12)?,
+                        auth_identity: r.get(13)?,
+                        queue_id: r.get(14)?,
+                        client_addr: r.get(15)?,
+                        client_name: r.get(16)?,
+                        helo: r.get(17)?,
+                        raw_sha256: r.get(18)?,
+                        raw_size: r.get(19)?,
+                        attachments: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut c) = row else { return Ok(None) };
+        c.summary.destinations = self.destinations(&c.summary.id)?;
+        let mut stmt = self.conn().prepare(
+            "SELECT filename, content_type, size, sha256 FROM attachments
+             WHERE contract_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([&c.summary.id], |r| {
+            Ok(AttachmentRow {
+                filename: r.get(0)?,
+                content_type: r.get(1)?,
+                size: r.get(2)?,
+                sha256: r.get(3)?,
+            })
+        })?;
+        c.attachments = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(c))
+    }
+
+    /// The stored raw message of a contract.
+    pub fn raw_message(&self, contract_id: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT b.data FROM contracts c JOIN blobs b ON b.sha256 = c.raw_sha256 WHERE c.id = ?1",
+                [contract_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn events(&self, contract_id: &str) -> Result<Vec<EventRow>, Error> {
+        let mut stmt = self.conn().prepare(
+            "SELECT seq, at, kind, data, prev_hash, hash FROM events
+             WHERE contract_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([contract_id], |r| {
+            let data: String = r.get(3)?;
+            Ok(EventRow {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                kind: r.get(2)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+                prev_hash: r.get(4)?,
+                hash: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Recomputes a contract's hash chain from the stored text; `Ok(n)` is the number of
+    /// events verified.
+    pub fn verify_chain(&self, contract_id: &str) -> Result<Result<usize, ChainError>, Error> {
+        let mut stmt = self.conn().prepare(
+            "SELECT seq, at, kind, data, prev_hash, hash FROM events
+             WHERE contract_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([contract_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut prev = GENESIS.to_string();
+        let mut n = 0;
+        for row in rows {
+            let (seq, at, kind, data, prev_hash, hash) = row?;
+            let expected = n as i64 + 1;
+            if seq != expected {
+                return Ok(Err(ChainError::Gap { seq, expected }));
+            }
+            if prev_hash != prev {
+                return Ok(Err(ChainError::Link { seq }));
+            }
+            if event_hash(&prev_hash, contract_id, seq, &at, &kind, &data) != hash {
+                return Ok(Err(ChainError::Content { seq }));
+            }
+            prev = hash;
+            n += 1;
+        }
+        Ok(Ok(n))
+    }
+}
+
+/// Appends one event to a contract's chain inside the caller's transaction.
+pub(crate) fn append_event(
+    tx: &Transaction<'_>,
+    contract_id: &str,
+    kind: &str,
+    data: &serde_json::Value,
+) -> Result<(), Error> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM events WHERE contract_id = ?1 ORDER BY seq DESC LIMIT 1",
+            [contract_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS.to_string()),
+    };
+    let at = rfc3339_now();
+    let data = data.to_string();
+    let hash = event_hash(&prev, contract_id, seq, &at, kind, &data);
+    tx.execute(
+        "INSERT INTO events (contract_id, seq, at, kind, data, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![contract_id, seq, at, kind, data, prev, hash],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::customers::tests::alice;
+    use certmail_protocol::AttachmentInfo;
+
+    pub(crate) fn submission(key: &str) -> Submission {
+        Submission {
+            customer: "alice".into(),
+            recipient: "alice@contract.test".into(),
+            auth: AuthMethod::SmtpAuth {
+                login: "alice".into(),
+                mechanism: "PLAIN".into(),
+            },
+            envelope_from: "alice@example.test".into(),
+            from_header: Some("alice@example.test".into()),
+            message_id: Some("<m1@example.test>".into()),
+            subject: "bob@example.test Alquiler".into(),
+            subject_text: "Alquiler".into(),
+            destinations: vec![Destination::Email("bob@example.test".into())],
+            text: "Contrato de alquiler".into(),
+            attachments: vec![AttachmentInfo {
+                filename: Some("c.pdf".into()),
+                content_type: "application/pdf".into(),
+                size: 3,
+                sha256: "ab".repeat(32),
+            }],
+            queue_id: Some("4QX".into()),
+            client_addr: Some("127.0.0.1".into()),
+            client_name: None,
+            helo: Some("mua".into()),
+            dedupe_key: key.into(),
+            raw: b"Subject: bob@example.test Alquiler\r\n\r\nContrato de alquiler\r\n".to_vec(),
+        }
+    }
+
+    fn store() -> Store {
+        let mut s = Store::open_in_memory().unwrap();
+        s.add_customer(&alice()).unwrap();
+        s
+    }
+
+    fn committed(o: SubmitOutcome) -> Committed {
+        match o {
+            SubmitOutcome::Committed(c) => c,
+            SubmitOutcome::Refused(r) => panic!("refused: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn submit_stores_parts_event_and_receipt() {
+        let mut s = store();
+        let c = committed(s.submit(&submission("k1")).unwrap());
+        assert_eq!(c.serial, 1);
+        assert!(!c.duplicate);
+        assert_eq!(c.contract_id.len(), 26);
+        let row = s.contract(&c.contract_id).unwrap().unwrap();
+        assert_eq!(row.summary.state, STATE_RECEIVED);
+        assert_eq!(row.summary.destinations, vec!["bob@example.test"]);
+        assert_eq!(row.attachments.len(), 1);
+        assert_eq!(row.auth_method, "smtp-auth");
+        let raw = s.raw_message(&c.contract_id).unwrap().unwrap();
+        assert_eq!(row.raw_sha256, hex::encode(Sha256::digest(&raw)));
+        let events = s.events(&c.contract_id).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, "submitted");
+        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(1));
+        let due = s.pending_outbox().unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].idempotency_key, format!("receipt:{}", c.contract_id));
+        // Found by serial too.
+        assert!(s.contract("1").unwrap().is_some());
+    }
+
+    #[test]
+    fn retry_is_idempotent_and_serials_are_gap_free() {
+        let mut s = store();
+        let a = committed(s.submit(&submission("k1")).unwrap());
+        let again = committed(s.submit(&submission("k1")).unwrap());
+        assert!(again.duplicate);
+        assert_eq!(again.contract_id, a.contract_id);
+        let b = committed(s.submit(&submission("k2")).unwrap());
+        assert_eq!(b.serial, 2);
+        assert_eq!(s.list_contracts(&ListFilter::default()).unwrap().len(), 2);
+        assert_eq!(s.pending_outbox().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unknown_disabled_and_destinationless_are_refused() {
+        let mut s = store();
+        let mut sub = submission("k1");
+        sub.customer = "zed".into();
+        assert!(
+            matches!(s.submit(&sub).unwrap(), SubmitOutcome::Refused(r) if r.enhanced == "5.7.1")
+        );
+        s.set_customer_active("alice", false).unwrap();
+        assert!(
+            matches!(s.submit(&submission("k2")).unwrap(), SubmitOutcome::Refused(r) if r.text.contains("disabled"))
+        );
+        let mut sub = submission("k3");
+        sub.destinations.clear();
+        assert!(
+            matches!(s.submit(&sub).unwrap(), SubmitOutcome::Refused(r) if r.enhanced == "5.1.3")
+        );
+        assert!(s.list_contracts(&ListFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_are_append_only_and_tampering_is_detected() {
+        let mut s = store();
+        let c = committed(s.submit(&submission("k1")).unwrap());
+        {
+            let tx = s.conn.transaction().unwrap();
+            append_event(&tx, &c.contract_id, "note", &json!({"n": 2})).unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(2));
+        let upd = s
+            .conn()
+            .execute("UPDATE events SET data = '{}' WHERE seq = 1", []);
+        assert!(upd.is_err(), "UPDATE on events must be refused");
+        assert!(s.conn().execute("DELETE FROM events", []).is_err());
+        // Bypass the trigger as an attacker with file access would, then detect it.
+        s.conn()
+            .execute_batch(
+                "DROP TRIGGER events_append_only_update;
+                 UPDATE events SET data = '{\"n\":3}' WHERE seq = 2;",
+            )
+            .unwrap();
+        assert_eq!(
+            s.verify_chain(&c.contract_id).unwrap(),
+            Err(ChainError::Content { seq: 2 })
+        );
+    }
+
+    #[test]
+    fn list_filters() {
+        let mut s = store();
+        committed(s.submit(&submission("k1")).unwrap());
+        let f = ListFilter {
+            state: Some("accepted".into()),
+            ..Default::default()
+        };
+        assert!(s.list_contracts(&f).unwrap().is_empty());
+        let f = ListFilter {
+            customer: Some("alice".into()),
+            limit: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(s.list_contracts(&f).unwrap().len(), 1);
+    }
+}

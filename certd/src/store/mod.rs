@@ -1,0 +1,119 @@
+//! The durable state of certd: customers, contracts, the hash-chained event log and the outbox,
+//! in one SQLite database.
+//!
+//! Durability rules (see `docs/schema.md`): WAL journal with `synchronous=FULL`, so a commit
+//! survives power loss; every write is one `BEGIN IMMEDIATE` transaction, so the single writer
+//! takes the lock up front instead of failing half-way on an upgrade; events are append-only
+//! (triggers) and chained by SHA-256, so any edit of history is detectable.
+
+mod chain;
+mod contracts;
+mod customers;
+mod outbox;
+
+pub use chain::{ChainError, GENESIS};
+pub use contracts::{ContractRow, ContractSummary, EventRow, ListFilter, SubmitOutcome};
+pub use customers::{Customer, NewCustomer};
+pub use outbox::OutboxItem;
+
+use crate::error::Error;
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{Migrations, M};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("schema_v1.sql"))])
+}
+
+/// A handle on the database. Not `Sync`: certd keeps one behind a mutex (one writer).
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::Database(format!("cannot open {}: {e}", path.display())))?;
+        Self::configure(&mut conn)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
+        Ok(Store { conn })
+    }
+
+    /// An in-memory store for unit tests.
+    pub fn open_in_memory() -> Result<Store, Error> {
+        let mut conn = Connection::open_in_memory()?;
+        Self::configure(&mut conn)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
+        Ok(Store { conn })
+    }
+
+    fn configure(conn: &mut Connection) -> Result<(), Error> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // journal_mode answers with a row, so it is queried rather than executed.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if mode != "wal" && mode != "memory" {
+            return Err(Error::Database(format!(
+                "SQLite refused WAL mode (got {mode}); is the database on a network filesystem?"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        Ok(())
+    }
+
+    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Appends one event to a contract's hash chain in its own transaction.
+    pub fn record_event(
+        &mut self,
+        contract_id: &str,
+        kind: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), Error> {
+        self.write(|tx| contracts::append_event(tx, contract_id, kind, data))
+    }
+}
+
+/// Current time as Unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Current time as RFC 3339 UTC with milliseconds, the format of every stored timestamp.
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::contracts::tests::submission;
+    pub(crate) use super::customers::tests::alice;
+}

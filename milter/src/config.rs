@@ -1,0 +1,182 @@
+//! certmilter's configuration: one TOML file, documented in `contrib/certmilter.toml.example`.
+
+use crate::error::Error;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration of certmilter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where Postfix connects: `unix:/path`, `local:/path`, `inet:host:port` or `inet:port@host`.
+    pub socket: String,
+    /// Octal mode of a `unix:` socket; user `postfix` must be able to write it.
+    #[serde(default = "default_socket_mode")]
+    pub socket_mode: String,
+    /// Group given to a `unix:` socket (typically `postfix`).
+    #[serde(default)]
+    pub socket_group: Option<String>,
+    /// certd's Unix socket.
+    pub certd_socket: PathBuf,
+    /// Longest wait for certd before the SMTP client gets `451 4.3.0`. Keep it well under
+    /// Postfix's `milter_command_timeout` (30 s).
+    #[serde(default = "default_certd_timeout")]
+    pub certd_timeout_secs: u64,
+    /// Domains whose recipients are contract traffic (`<customer>@<domain>`).
+    pub contract_domains: Vec<String>,
+    /// ISO 3166 region for mobile numbers written without `+country` in Subjects.
+    #[serde(default = "default_region")]
+    pub default_region: String,
+    /// Largest contract submission accepted, in bytes (larger: `552 5.3.4`).
+    #[serde(default = "default_max_size")]
+    pub max_message_size: u64,
+    /// If set, the original of a contract-only message is delivered here with an
+    /// `X-Certmail-Contract` header instead of being discarded after the handoff.
+    #[serde(default)]
+    pub archive_recipient: Option<String>,
+    /// Name servers for DKIM key look-ups; empty means the system resolver configuration.
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
+}
+
+fn default_socket_mode() -> String {
+    "0660".into()
+}
+fn default_certd_timeout() -> u64 {
+    10
+}
+fn default_region() -> String {
+    "ES".into()
+}
+fn default_max_size() -> u64 {
+    25 * 1024 * 1024
+}
+
+/// A parsed milter socket spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketSpec {
+    Unix(PathBuf),
+    Inet(SocketAddr),
+}
+
+impl SocketSpec {
+    /// Accepts Postfix's `unix:/path` and `inet:host:port`, and Sendmail/OpenDKIM's
+    /// `local:/path` and `inet:port@host`.
+    pub fn parse(s: &str) -> Result<SocketSpec, String> {
+        let bad = || format!("socket {s:?}: expected unix:/path, inet:host:port or inet:port@host");
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "unix" | "local" if rest.starts_with('/') => Ok(SocketSpec::Unix(rest.into())),
+            "inet" | "inet6" => {
+                let hostport = match rest.split_once('@') {
+                    Some((port, host)) => format!("{}:{port}", bracket(host)),
+                    None => rest.to_string(),
+                };
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+                    .map_err(|e| format!("{}: {e}", bad()))?
+                    .next()
+                    .ok_or_else(bad)?;
+                Ok(SocketSpec::Inet(addr))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        SocketSpec::parse(&c.socket)?;
+        certmail_protocol::socket::parse_mode(&c.socket_mode)?;
+        c.region()?;
+        if c.contract_domains.is_empty() {
+            return Err("contract_domains is empty: name at least one contract domain".into());
+        }
+        for d in &mut c.contract_domains {
+            *d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+        }
+        Ok(c)
+    }
+
+    pub fn socket_spec(&self) -> SocketSpec {
+        // Validated in `parse`.
+        SocketSpec::parse(&self.socket).unwrap_or(SocketSpec::Unix(PathBuf::from(&self.socket)))
+    }
+
+    pub fn socket_mode(&self) -> u32 {
+        certmail_protocol::socket::parse_mode(&self.socket_mode).unwrap_or(0o660)
+    }
+
+    pub fn region(&self) -> Result<phonenumber::country::Id, String> {
+        self.default_region
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "default_region {:?} is not an ISO 3166 region code",
+                    self.default_region
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_specs() {
+        assert_eq!(
+            SocketSpec::parse("unix:/run/m.sock"),
+            Ok(SocketSpec::Unix("/run/m.sock".into()))
+        );
+        assert_eq!(
+            SocketSpec::parse("local:/run/m.sock"),
+            Ok(SocketSpec::Unix("/run/m.sock".into()))
+        );
+        let want = SocketSpec::Inet("127.0.0.1:8891".parse().unwrap());
+        assert_eq!(SocketSpec::parse("inet:127.0.0.1:8891"), Ok(want.clone()));
+        assert_eq!(SocketSpec::parse("inet:8891@127.0.0.1"), Ok(want));
+        assert_eq!(
+            SocketSpec::parse("inet6:8891@::1"),
+            Ok(SocketSpec::Inet("[::1]:8891".parse().unwrap()))
+        );
+        for bad in [
+            "",
+            "/run/x",
+            "unix:relative",
+            "tcp:1@x",
+            "inet:notaport@127.0.0.1",
+        ] {
+            assert!(SocketSpec::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn example_parses_and_bad_values_are_named() {
+        let c = Config::parse(include_str!("../../contrib/certmilter.toml.example")).unwrap();
+        assert_eq!(c.contract_domains, ["contract.example.net"]);
+        let base = "socket='unix:/s'\ncertd_socket='/c'\ncontract_domains=['C.Test.']\n";
+        assert_eq!(Config::parse(base).unwrap().contract_domains, ["c.test"]);
+        assert!(Config::parse(&format!("{base}default_region='XX'"))
+            .unwrap_err()
+            .contains("region"));
+        assert!(Config::parse(&format!("{base}colour='red'")).is_err());
+        assert!(Config::parse("socket='unix:/s'\ncertd_socket='/c'\ncontract_domains=[]").is_err());
+    }
+}

@@ -1,0 +1,1036 @@
+//! DKIM sender authentication.
+//!
+//! A customer proves that contract mail really comes from them by having their outbound
+//! server sign it with DKIM (RFC 6376) for one of the domains registered for them. A bare
+//! valid signature is not enough: anyone can sign any message with a key for a domain they
+//! control, so we also require DMARC-style *identifier alignment* (RFC 7489 section 3.1.1)
+//! between the signing domain (`d=`) and the domain of the RFC 5322 From address, which is
+//! the identity a human reader (and certd) attributes the message to.
+//!
+//! Cryptography, canonicalisation and key lookup are done by `mail-auth`; this module adds
+//! the policy: exactly one From address, From domain registered for the customer, and at
+//! least one passing signature whose `d=` is aligned with it and itself registered.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mail_auth::common::cache::NoCache;
+use mail_auth::common::crypto::CryptoError;
+use mail_auth::dkim::{DkimError, Signature};
+use mail_auth::hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use mail_auth::hickory_resolver::system_conf::read_system_conf;
+use mail_auth::{
+    AuthenticatedMessage, DkimOutput, DkimResult, DnsError, Error as AuthError,
+    MessageAuthenticator, Parameters, ResolverCache, Txt,
+};
+
+/// Per-query timeout. The milter holds an SMTP session open while we look keys up, so DNS
+/// trouble must turn into a prompt tempfail rather than a hung session.
+const DNS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Attempts per query (hickory retries across the configured servers).
+const DNS_ATTEMPTS: usize = 2;
+/// Upper bound for verifying all signatures of one message, whatever their number.
+const VERIFY_DEADLINE: Duration = Duration::from_secs(15);
+/// Reason sentences end up in SMTP replies; keep them well inside a reply line.
+const MAX_REASON_LEN: usize = 299;
+
+/// The outcome of checking a message's DKIM signatures against a customer's domains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DkimVerdict {
+    /// A valid signature whose d= is aligned with the From domain, which is one of the
+    /// customer's domains.
+    Pass { domain: String, selector: String },
+    /// No acceptable signature; `reason` is a sentence for the SMTP reply.
+    Fail { reason: String },
+    /// DNS trouble: the sender should retry.
+    TempError { reason: String },
+}
+
+/// Verifies DKIM signatures with a resolver pointed at configured name servers.
+#[derive(Clone)]
+pub struct DkimVerifier {
+    authenticator: MessageAuthenticator,
+}
+
+impl DkimVerifier {
+    /// Builds a verifier whose DNS resolver queries exactly `nameservers` (UDP, falling back
+    /// to TCP for truncated answers — DKIM key records are often larger than 512 bytes), with
+    /// a 2 s timeout and 2 attempts per query.
+    ///
+    /// `nameservers` empty: the system resolver configuration (`/etc/resolv.conf`), with its
+    /// timeout and attempts capped at the same values so that a slow resolver cannot stall
+    /// the SMTP session.
+    pub fn new(nameservers: &[SocketAddr]) -> Result<DkimVerifier, String> {
+        let (config, mut opts) = if nameservers.is_empty() {
+            read_system_conf().map_err(|err| {
+                one_line(format!(
+                    "cannot read the system DNS resolver configuration: {err}"
+                ))
+            })?
+        } else {
+            let servers = nameservers.iter().map(|addr| name_server(*addr)).collect();
+            let mut opts = ResolverOpts::default();
+            // Only the configured servers are authoritative for us; never consult /etc/hosts.
+            opts.use_hosts_file = ResolveHosts::Never;
+            (ResolverConfig::from_name_servers(servers), opts)
+        };
+        opts.timeout = opts.timeout.min(DNS_TIMEOUT);
+        opts.attempts = opts.attempts.clamp(1, DNS_ATTEMPTS);
+
+        let authenticator = MessageAuthenticator::new(config, opts)
+            .map_err(|err| one_line(format!("cannot set up the DNS resolver for DKIM: {err}")))?;
+        Ok(DkimVerifier { authenticator })
+    }
+
+    /// Verifies `raw` (a complete RFC 5322 message, headers and body) and decides whether it
+    /// is authentically from one of `allowed_domains`; see [`DkimVerdict`].
+    ///
+    /// Policy, in order:
+    /// 1. The message must carry exactly one From address (RFC 5322 permits several authors,
+    ///    but then "who sent it" is ambiguous; DMARC, RFC 7489 section 6.6.1, likewise
+    ///    requires a single author domain).
+    /// 2. The From domain must be one of `allowed_domains` or a subdomain of one.
+    /// 3. Some DKIM signature must verify (RFC 6376 section 6) with a `d=` that is aligned
+    ///    with the From domain and is itself within `allowed_domains`.
+    pub async fn verify_aligned(&self, raw: &[u8], allowed_domains: &[String]) -> DkimVerdict {
+        self.verify_with_key_cache(raw, allowed_domains, None::<&NoCache<Box<str>, Txt>>)
+            .await
+    }
+
+    /// [`Self::verify_aligned`] with an optional pre-filled cache of `_domainkey` TXT records,
+    /// consulted before DNS: tests inject public keys through it instead of a DNS server.
+    async fn verify_with_key_cache<C>(
+        &self,
+        raw: &[u8],
+        allowed_domains: &[String],
+        key_cache: Option<&C>,
+    ) -> DkimVerdict
+    where
+        C: ResolverCache<Box<str>, Txt>,
+    {
+        let Some(message) = AuthenticatedMessage::parse(raw) else {
+            return fail("the message could not be parsed for DKIM");
+        };
+
+        let from_domain = match single_from_domain(&message.from) {
+            Ok(domain) => domain,
+            Err(reason) => return fail(reason),
+        };
+
+        let allowed = normalized_domains(allowed_domains);
+        if !allowed
+            .iter()
+            .any(|d| is_same_or_subdomain(&from_domain, d))
+        {
+            return fail(format!(
+                "From domain {from_domain} is not registered for DKIM for this customer"
+            ));
+        }
+
+        if message.dkim_headers.is_empty() && !message.has_dkim_errors {
+            return fail("the message carries no DKIM signature");
+        }
+
+        let verification = async {
+            match key_cache {
+                Some(cache) => {
+                    self.authenticator
+                        .verify_dkim(Parameters::new(&message).with_txt_cache(cache))
+                        .await
+                }
+                None => {
+                    self.authenticator
+                        .verify_dkim(Parameters::new(&message))
+                        .await
+                }
+            }
+        };
+        match tokio::time::timeout(VERIFY_DEADLINE, verification).await {
+            Ok(outputs) => judge(&outputs, &from_domain, &allowed, message.has_dkim_errors),
+            Err(_) => temp_error(format!(
+                "DKIM verification did not finish within {} seconds, please retry later",
+                VERIFY_DEADLINE.as_secs()
+            )),
+        }
+    }
+}
+
+/// A name server entry for `addr`: UDP first, TCP for truncated answers, at `addr`'s port
+/// (which need not be 53, e.g. a local dnsmasq).
+fn name_server(addr: SocketAddr) -> NameServerConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+}
+
+/// Turns mail-auth's per-signature results into a verdict.
+///
+/// Each signature is first classified as *acceptable* or not: its `d=` must be the From
+/// domain or a parent of it (the "From is a subdomain of d=" half of DMARC relaxed
+/// alignment, RFC 7489 section 3.1.1; we do not accept `d=` below the From domain because
+/// deciding that needs the Public Suffix List's organizational domain), and `d=` must itself
+/// lie within the customer's domains, so that a signature by e.g. a shared parent domain
+/// the customer does not own cannot vouch for them.
+///
+/// Then: any acceptable pass → Pass. Else an acceptable signature with a temporary DNS error
+/// → TempError (a retry may well pass). Else Fail, naming the most relevant problem:
+/// an acceptable signature's failure, then a non-acceptable signature, then a malformed
+/// DKIM-Signature header.
+///
+/// `had_malformed_headers`: the message has DKIM-Signature headers mail-auth could not parse.
+fn judge(
+    outputs: &[DkimOutput<'_>],
+    from_domain: &str,
+    allowed: &[String],
+    had_malformed_headers: bool,
+) -> DkimVerdict {
+    let mut acceptable_temp: Option<String> = None;
+    let mut acceptable_fail: Option<String> = None;
+    let mut unacceptable: Option<String> = None;
+    let mut malformed: Option<String> = None;
+
+    for output in outputs {
+        let Some(signature) = output.signature() else {
+            // A DKIM-Signature header mail-auth could not even parse (or refused, e.g. l=).
+            if malformed.is_none() {
+                if let Some(err) = result_error(output.result()) {
+                    malformed = Some(format!(
+                        "the DKIM-Signature header could not be used: {}",
+                        describe_error(err, None)
+                    ));
+                }
+            }
+            continue;
+        };
+        let d = normalize_domain(&signature.d);
+        if let Err(reason) = acceptability(&d, from_domain, allowed) {
+            unacceptable.get_or_insert(reason);
+            continue;
+        }
+        match output.result() {
+            DkimResult::Pass => {
+                return DkimVerdict::Pass {
+                    domain: d,
+                    selector: signature.s.clone(),
+                };
+            }
+            DkimResult::TempError(err) => {
+                acceptable_temp.get_or_insert_with(|| {
+                    format!(
+                        "the DKIM key for d={d} s={} could not be looked up ({}), please retry later",
+                        signature.s,
+                        describe_error(err, Some(signature))
+                    )
+                });
+            }
+            DkimResult::Fail(err) | DkimResult::Neutral(err) | DkimResult::PermError(err) => {
+                acceptable_fail.get_or_insert_with(|| {
+                    format!(
+                        "DKIM signature d={d} did not verify: {}",
+                        describe_error(err, Some(signature))
+                    )
+                });
+            }
+            DkimResult::None => {
+                acceptable_fail
+                    .get_or_insert_with(|| format!("DKIM signature d={d} did not verify"));
+            }
+        }
+    }
+
+    if let Some(reason) = acceptable_temp {
+        return temp_error(reason);
+    }
+    match acceptable_fail.or(unacceptable).or(malformed) {
+        Some(reason) => fail(reason),
+        // mail-auth reports only some kinds of malformed DKIM-Signature headers as results.
+        None if had_malformed_headers => fail("the DKIM-Signature header could not be parsed"),
+        None => fail("the message carries no DKIM signature"),
+    }
+}
+
+/// Whether a signature by `d` (normalized) may vouch for `from_domain`; `Err` says why not.
+fn acceptability(d: &str, from_domain: &str, allowed: &[String]) -> Result<(), String> {
+    if !is_same_or_subdomain(from_domain, d) {
+        return Err(format!(
+            "DKIM signature d={d} is not aligned with From domain {from_domain}"
+        ));
+    }
+    if !allowed.iter().any(|a| is_same_or_subdomain(d, a)) {
+        return Err(format!(
+            "DKIM signature d={d} is not for a domain registered for this customer"
+        ));
+    }
+    Ok(())
+}
+
+fn result_error(result: &DkimResult) -> Option<&AuthError> {
+    match result {
+        DkimResult::Neutral(err)
+        | DkimResult::Fail(err)
+        | DkimResult::PermError(err)
+        | DkimResult::TempError(err) => Some(err),
+        DkimResult::Pass | DkimResult::None => None,
+    }
+}
+
+/// A short lower-case phrase for a mail-auth error, for use inside a reason sentence.
+fn describe_error(err: &AuthError, signature: Option<&Signature>) -> String {
+    let key_name = signature
+        .map(|s| format!(" at {}._domainkey.{}", s.s, normalize_domain(&s.d)))
+        .unwrap_or_default();
+    match err {
+        AuthError::Dkim(DkimError::FailedBodyHashMatch) => "body hash mismatch".into(),
+        AuthError::Dkim(DkimError::SignatureExpired) => "the signature has expired".into(),
+        AuthError::Dkim(DkimError::FailedAuidMatch) => {
+            "the i= identity is not within the d= domain".into()
+        }
+        AuthError::Dkim(DkimError::RevokedPublicKey) => {
+            format!("the public key{key_name} has been revoked")
+        }
+        AuthError::Dkim(DkimError::SignatureLength) => {
+            "signatures with an l= body length tag are not accepted".into()
+        }
+        AuthError::Dkim(DkimError::UnsupportedVersion) => "unsupported DKIM version".into(),
+        AuthError::Dkim(DkimError::UnsupportedAlgorithm) => "unsupported signing algorithm".into(),
+        AuthError::Dkim(DkimError::UnsupportedCanonicalization) => {
+            "unsupported canonicalization".into()
+        }
+        AuthError::Dkim(DkimError::UnsupportedKeyType) => {
+            format!("unsupported key type in the DNS record{key_name}")
+        }
+        // ring reports a signature that does not verify as an opaque library error.
+        AuthError::Crypto(CryptoError::FailedVerification | CryptoError::Library(_)) => {
+            format!("the header signature does not match the public key{key_name}")
+        }
+        AuthError::Crypto(CryptoError::IncompatibleAlgorithms) => {
+            format!("the signature algorithm does not match the key type{key_name}")
+        }
+        AuthError::Dns(DnsError::RecordNotFound(code)) => {
+            format!("no DKIM key record found{key_name} ({code})")
+        }
+        AuthError::Dns(DnsError::InvalidRecordType) | AuthError::ParseError => {
+            format!("invalid DKIM key record{key_name}")
+        }
+        AuthError::Dns(DnsError::Resolver(msg)) => format!("DNS error: {msg}"),
+        AuthError::Base64 => "invalid base64 data".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The domain of the single RFC 5322 From address; `Err` is a reason sentence.
+/// mail-auth already lower-cases the addresses it collects from all From headers.
+fn single_from_domain(from: &[String]) -> Result<String, String> {
+    let address = match from {
+        [address] => address,
+        [] => return Err("the message has no usable From address".into()),
+        _ => {
+            return Err(format!(
+                "the message has {} From addresses, exactly one is required",
+                from.len()
+            ))
+        }
+    };
+    match address.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && !normalize_domain(domain).is_empty() => {
+            Ok(normalize_domain(domain))
+        }
+        _ => Err("the From address has no domain".into()),
+    }
+}
+
+fn normalized_domains(domains: &[String]) -> Vec<String> {
+    domains
+        .iter()
+        .map(|d| normalize_domain(d))
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// Lower-case, trimmed, without the root label's trailing dot: DNS names compare
+/// case-insensitively (RFC 4343) and `example.test.` is `example.test`.
+fn normalize_domain(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_lowercase()
+}
+
+/// `name` equals `parent` or lies below it, on a label boundary (`badexample.test` is not
+/// below `example.test`). Both must already be normalized.
+fn is_same_or_subdomain(name: &str, parent: &str) -> bool {
+    if parent.is_empty() {
+        return false;
+    }
+    name == parent
+        || name
+            .strip_suffix(parent)
+            .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+}
+
+fn fail(reason: impl Into<String>) -> DkimVerdict {
+    DkimVerdict::Fail {
+        reason: one_line(reason.into()),
+    }
+}
+
+fn temp_error(reason: impl Into<String>) -> DkimVerdict {
+    DkimVerdict::TempError {
+        reason: one_line(reason.into()),
+    }
+}
+
+/// Makes `text` safe for an SMTP reply line: printable ASCII only (CR/LF and other controls
+/// become spaces, anything else `?`; parts of it come from the message), runs of spaces
+/// collapsed, at most [`MAX_REASON_LEN`] characters.
+fn one_line(text: String) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_REASON_LEN));
+    for c in text.chars() {
+        let c = match c {
+            ' '..='~' => c,
+            c if c.is_control() || c.is_whitespace() => ' ',
+            _ => '?',
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        if out.len() >= MAX_REASON_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::common::verify::DomainKey;
+    use mail_auth::dkim::DkimSigner;
+    use std::borrow::Borrow;
+    use std::collections::HashMap;
+    use std::hash::Hash;
+    use std::sync::Mutex;
+
+    /// A `ResolverCache` holding pre-parsed `_domainkey` records, so that tests never touch
+    /// DNS: mail-auth consults the cache before the resolver.
+    struct KeyCache(Mutex<HashMap<Box<str>, Txt>>);
+
+    impl KeyCache {
+        fn new() -> Self {
+            KeyCache(Mutex::new(HashMap::new()))
+        }
+
+        /// Publishes `record` (a DKIM key TXT record) at `selector._domainkey.domain.`.
+        fn publish(&self, selector: &str, domain: &str, record: &str) {
+            let key = DomainKey::parse(record.as_bytes()).expect("test key record parses");
+            self.put(selector, domain, Txt::from(key));
+        }
+
+        fn put(&self, selector: &str, domain: &str, txt: Txt) {
+            let name = format!("{selector}._domainkey.{domain}.");
+            self.0.lock().unwrap().insert(name.into_boxed_str(), txt);
+        }
+    }
+
+    impl ResolverCache<Box<str>, Txt> for KeyCache {
+        fn get<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().get(name).cloned()
+        }
+
+        fn remove<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().remove(name)
+        }
+
+        fn insert(&self, key: Box<str>, value: Txt, _valid_until: std::time::Instant) {
+            self.0.lock().unwrap().insert(key, value);
+        }
+    }
+
+    /// A fresh Ed25519 key pair: (PKCS#8 private key, `v=DKIM1` TXT record).
+    fn key_pair() -> (Vec<u8>, String) {
+        let pkcs8 = Ed25519Key::generate_pkcs8().expect("generate key");
+        let key = Ed25519Key::from_pkcs8_der(&pkcs8).expect("load key");
+        let record = format!("v=DKIM1; k=ed25519; p={}", base64(&key.public_key()));
+        (pkcs8, record)
+    }
+
+    fn base64(data: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn message(from: &str) -> String {
+        format!(
+            "From: Customer <{from}>\r\n\
+             To: contracts@certmail.test\r\n\
+             Subject: Contract 4711\r\n\
+             Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\
+             Message-ID: <4711@example.test>\r\n\
+             \r\n\
+             Please find the signed contract attached.\r\n"
+        )
+    }
+
+    /// `msg` with a DKIM-Signature header prepended, signed with `pkcs8` as d=`domain` s=`selector`.
+    fn sign(msg: &str, pkcs8: &[u8], domain: &str, selector: &str) -> String {
+        let key = Ed25519Key::from_pkcs8_der(pkcs8).expect("load key");
+        let signature = DkimSigner::from_key(key)
+            .domain(domain)
+            .selector(selector)
+            .headers(["From", "To", "Subject", "Date", "Message-ID"])
+            .sign(msg.as_bytes())
+            .expect("sign");
+        format!("{}{msg}", signature.to_header())
+    }
+
+    fn domains(list: &[&str]) -> Vec<String> {
+        list.iter().map(|d| d.to_string()).collect()
+    }
+
+    /// A verifier whose resolver points at a discard port: every test below must be answered
+    /// from the key cache (or fail before any lookup).
+    fn offline_verifier() -> DkimVerifier {
+        DkimVerifier::new(&["127.0.0.1:9".parse().unwrap()]).expect("verifier")
+    }
+
+    async fn check(raw: &[u8], allowed: &[&str], cache: &KeyCache) -> DkimVerdict {
+        offline_verifier()
+            .verify_with_key_cache(raw, &domains(allowed), Some(cache))
+            .await
+    }
+
+    fn assert_fail_contains(verdict: &DkimVerdict, needle: &str) {
+        match verdict {
+            DkimVerdict::Fail { reason } => {
+                assert!(
+                    reason.contains(needle),
+                    "reason {reason:?} lacks {needle:?}"
+                );
+                assert_sentence(reason);
+            }
+            other => panic!("expected Fail containing {needle:?}, got {other:?}"),
+        }
+    }
+
+    fn assert_sentence(reason: &str) {
+        assert!(!reason.is_empty());
+        assert!(reason.len() < 300, "too long: {reason:?}");
+        assert!(!reason.contains(['\r', '\n']), "multi-line: {reason:?}");
+    }
+
+    #[tokio::test]
+    async fn valid_aligned_signature_passes() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let verdict = check(raw.as_bytes(), &["Example.TEST"], &cache).await;
+        assert_eq!(
+            verdict,
+            DkimVerdict::Pass {
+                domain: "example.test".into(),
+                selector: "sel".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn body_modified_after_signing_fails() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        )
+        .replace("signed contract", "forged contract");
+
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(
+            &verdict,
+            "DKIM signature d=example.test did not verify: body hash mismatch",
+        );
+    }
+
+    #[tokio::test]
+    async fn header_modified_after_signing_fails() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        )
+        .replace("Contract 4711", "Contract 4712");
+
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(
+            &verdict,
+            "did not verify: the header signature does not match",
+        );
+    }
+
+    #[tokio::test]
+    async fn signature_by_other_domain_is_not_aligned() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "evil.test", &record);
+        let raw = sign(&message("alice@example.test"), &pkcs8, "evil.test", "sel");
+
+        let verdict = check(raw.as_bytes(), &["example.test", "evil.test"], &cache).await;
+        assert_fail_contains(
+            &verdict,
+            "DKIM signature d=evil.test is not aligned with From domain example.test",
+        );
+    }
+
+    #[tokio::test]
+    async fn from_domain_not_registered_fails() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let verdict = check(raw.as_bytes(), &["other.test", "badexample.test"], &cache).await;
+        assert_fail_contains(
+            &verdict,
+            "From domain example.test is not registered for DKIM for this customer",
+        );
+    }
+
+    #[tokio::test]
+    async fn unsigned_message_fails() {
+        let cache = KeyCache::new();
+        let raw = message("alice@example.test");
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(&verdict, "the message carries no DKIM signature");
+    }
+
+    #[tokio::test]
+    async fn malformed_signature_header_fails() {
+        let cache = KeyCache::new();
+        for header in [
+            "DKIM-Signature: v=1; a=rsa-sha512; d=example.test; s=sel; bh=; b=",
+            "DKIM-Signature: ;;;",
+        ] {
+            let raw = format!("{header}\r\n{}", message("alice@example.test"));
+            let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+            assert_fail_contains(&verdict, "DKIM-Signature header could not be");
+        }
+    }
+
+    #[tokio::test]
+    async fn subdomain_from_with_parent_signature_passes() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("a@mail.example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_eq!(
+            verdict,
+            DkimVerdict::Pass {
+                domain: "example.test".into(),
+                selector: "sel".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn signing_domain_outside_registered_domains_fails() {
+        // From mail.example.test is registered, but the signature is by the parent
+        // example.test, which the customer has not registered.
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let raw = sign(
+            &message("a@mail.example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let verdict = check(raw.as_bytes(), &["mail.example.test"], &cache).await;
+        assert_fail_contains(&verdict, "d=example.test is not for a domain registered");
+    }
+
+    #[tokio::test]
+    async fn aligned_pass_wins_over_unaligned_and_broken_signatures() {
+        let (good, good_record) = key_pair();
+        let (evil, evil_record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &good_record);
+        cache.publish("s2", "evil.test", &evil_record);
+        let signed = sign(&message("alice@example.test"), &good, "example.test", "sel");
+        let raw = sign(&signed, &evil, "evil.test", "s2");
+        let raw = format!("DKIM-Signature: v=1; a=bogus; d=example.test\r\n{raw}");
+
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert!(
+            matches!(verdict, DkimVerdict::Pass { ref domain, .. } if domain == "example.test")
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_key_record_fails() {
+        let (pkcs8, _) = key_pair();
+        let cache = KeyCache::new();
+        cache.put(
+            "sel",
+            "example.test",
+            Txt::Error(AuthError::Dns(DnsError::InvalidRecordType)),
+        );
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(
+            &verdict,
+            "did not verify: invalid DKIM key record at sel._domainkey.example.test",
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_key_fails() {
+        let (pkcs8, _) = key_pair();
+        let (_, other_record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &other_record);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let verdict = check(raw.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(&verdict, "d=example.test did not verify");
+    }
+
+    #[tokio::test]
+    async fn dns_trouble_is_a_temporary_error() {
+        let (pkcs8, _) = key_pair();
+        let cache = KeyCache::new();
+        cache.put(
+            "sel",
+            "example.test",
+            Txt::Error(AuthError::Dns(DnsError::Resolver(
+                "request timed out".into(),
+            ))),
+        );
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        match check(raw.as_bytes(), &["example.test"], &cache).await {
+            DkimVerdict::TempError { reason } => {
+                assert!(reason.contains("sel"), "{reason}");
+                assert_sentence(&reason);
+            }
+            other => panic!("expected TempError, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unreachable_name_server_is_a_temporary_error() {
+        // Nothing listens on the discard port: the real resolver path must give TempError
+        // (connection refused / timeout), within the configured bounds.
+        let (pkcs8, _) = key_pair();
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let started = std::time::Instant::now();
+        let verdict = offline_verifier()
+            .verify_aligned(raw.as_bytes(), &domains(&["example.test"]))
+            .await;
+        assert!(
+            matches!(verdict, DkimVerdict::TempError { .. }),
+            "{verdict:?}"
+        );
+        assert!(started.elapsed() < VERIFY_DEADLINE + Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn multiple_or_missing_from_addresses_fail() {
+        let cache = KeyCache::new();
+        let two = message("alice@example.test").replace(
+            "From: Customer <alice@example.test>",
+            "From: alice@example.test, bob@example.test",
+        );
+        let verdict = check(two.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(&verdict, "2 From addresses, exactly one is required");
+
+        let none =
+            message("alice@example.test").replace("From: Customer <alice@example.test>\r\n", "");
+        let verdict = check(none.as_bytes(), &["example.test"], &cache).await;
+        assert_fail_contains(&verdict, "no usable From address");
+    }
+
+    #[tokio::test]
+    async fn garbage_never_panics() {
+        let (pkcs8, record) = key_pair();
+        let cache = KeyCache::new();
+        cache.publish("sel", "example.test", &record);
+        let signed = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let mut inputs: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\r\n\r\n".to_vec(),
+            b"\x00\xff\xfe garbage \x01\x02".to_vec(),
+            b"DKIM-Signature: v=1; a=ed25519-sha256; d=; s=; b=; bh=\r\n\r\n".to_vec(),
+            b"From: \r\nDKIM-Signature:\r\n\r\n".to_vec(),
+            b"From: <@>\r\nDKIM-Signature: v=1\r\n\r\nx".to_vec(),
+        ];
+        // Deterministic mutations of a genuine signed message (xorshift PRNG).
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..300 {
+            let mut bytes = signed.clone().into_bytes();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let pos = (state % bytes.len() as u64) as usize;
+                bytes[pos] = (state >> 32) as u8;
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.truncate((state % (bytes.len() as u64 + 1)) as usize);
+            inputs.push(bytes);
+        }
+
+        let verifier = offline_verifier();
+        let allowed = domains(&["example.test"]);
+        for input in &inputs {
+            match verifier
+                .verify_with_key_cache(input, &allowed, Some(&cache))
+                .await
+            {
+                DkimVerdict::Pass { domain, .. } => assert_eq!(domain, "example.test"),
+                DkimVerdict::Fail { reason } | DkimVerdict::TempError { reason } => {
+                    assert_sentence(&reason)
+                }
+            }
+        }
+        assert_fail_contains(
+            &verifier
+                .verify_with_key_cache(b"", &allowed, Some(&cache))
+                .await,
+            "the message could not be parsed for DKIM",
+        );
+    }
+
+    #[test]
+    fn domain_relations() {
+        assert!(is_same_or_subdomain("example.test", "example.test"));
+        assert!(is_same_or_subdomain("a.b.example.test", "example.test"));
+        assert!(!is_same_or_subdomain("badexample.test", "example.test"));
+        assert!(!is_same_or_subdomain(".example.test", "example.test"));
+        assert!(!is_same_or_subdomain("example.test", "a.example.test"));
+        assert!(!is_same_or_subdomain("example.test", ""));
+        assert_eq!(normalize_domain(" Example.TEST. "), "example.test");
+    }
+
+    #[test]
+    fn reasons_are_single_short_ascii_lines() {
+        let long = format!("a\r\nb\t\u{e9}{}", "x ".repeat(400));
+        let line = one_line(long);
+        assert!(line.starts_with("a b ?x x"), "{line}");
+        assert_sentence(&line);
+    }
+
+    #[test]
+    fn new_works_outside_a_runtime() {
+        assert!(DkimVerifier::new(&["127.0.0.1:53".parse().unwrap()]).is_ok());
+        // The system configuration may legitimately be absent; it must not panic.
+        let _ = DkimVerifier::new(&[]);
+    }
+
+    /// A dnsmasq child process, killed (by PID, via `Child::kill`) and reaped when dropped,
+    /// also when the test panics.
+    struct Dnsmasq {
+        child: std::process::Child,
+        port: u16,
+    }
+
+    impl Drop for Dnsmasq {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn find_dnsmasq() -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .map(|dir| dir.join("dnsmasq"))
+            .find(|candidate| candidate.is_file())
+    }
+
+    /// Starts dnsmasq on 127.0.0.1 at a free high port serving `txt_records`
+    /// (`name,text`, text without commas); everything else below example.test is NXDOMAIN.
+    fn start_dnsmasq(binary: &std::path::Path, txt_records: &[String]) -> Dnsmasq {
+        use std::process::{Command, Stdio};
+        for _attempt in 0..5 {
+            let port = {
+                let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe port");
+                probe.local_addr().expect("probe addr").port()
+            };
+            let mut command = Command::new(binary);
+            command
+                .arg(format!("--port={port}"))
+                .args([
+                    "--keep-in-foreground",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--conf-file=/dev/null",
+                    "--bind-interfaces",
+                    "--listen-address=127.0.0.1",
+                    "--pid-file",
+                    "--log-facility=-",
+                    "--local=/example.test/",
+                ])
+                .args(txt_records.iter().map(|r| format!("--txt-record={r}")))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 {
+                // As root dnsmasq would switch to "nobody", who may not exist in containers.
+                command.arg("--user=root");
+            }
+            let child = command.spawn().expect("spawn dnsmasq");
+            let mut server = Dnsmasq { child, port };
+            // Bounded wait until it accepts TCP (it opens UDP and TCP together).
+            for _ in 0..50 {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    eprintln!("dnsmasq on port {port} exited early ({status}); retrying");
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            drop(server);
+        }
+        panic!("dnsmasq did not start");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn verifies_through_real_dns_with_dnsmasq() {
+        let Some(binary) = find_dnsmasq() else {
+            eprintln!(
+                "SKIPPED verifies_through_real_dns_with_dnsmasq: dnsmasq not found on PATH \
+                 (install the dnsmasq-base package)"
+            );
+            return;
+        };
+        let (pkcs8, record) = key_pair();
+        let server = start_dnsmasq(
+            &binary,
+            // No shell, so no quotes: dnsmasq only unquotes in configuration files.
+            &[format!("sel._domainkey.example.test,{record}")],
+        );
+        let verifier = DkimVerifier::new(&[SocketAddr::from(([127, 0, 0, 1], server.port))])
+            .expect("verifier");
+        let allowed = domains(&["example.test"]);
+
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        assert_eq!(
+            verifier.verify_aligned(raw.as_bytes(), &allowed).await,
+            DkimVerdict::Pass {
+                domain: "example.test".into(),
+                selector: "sel".into()
+            }
+        );
+
+        let tampered = raw.replace("signed contract", "forged contract");
+        assert_fail_contains(
+            &verifier.verify_aligned(tampered.as_bytes(), &allowed).await,
+            "body hash mismatch",
+        );
+
+        // A selector that is not published: NXDOMAIN is a permanent failure.
+        let unknown = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "nosel",
+        );
+        assert_fail_contains(
+            &verifier.verify_aligned(unknown.as_bytes(), &allowed).await,
+            "no DKIM key record found at nosel._domainkey.example.test",
+        );
+        drop(server);
+    }
+}

@@ -1,0 +1,72 @@
+//! certmilter: recognises certmail contract traffic in Postfix's SMTP stream, checks that the
+//! sender is an authentic customer, splits the message and hands it to certd.
+//!
+//! Modules, in the order a message meets them: [`classify`] (RCPT), [`session`] (the milter
+//! stages), [`split`] and [`subject`] (end of message), [`dkim`] (sender authenticity),
+//! [`dedupe`] and [`client`] (handoff to certd). Every refusal is a [`reply::Reply`].
+
+pub mod classify;
+pub mod client;
+pub mod config;
+pub mod dedupe;
+pub mod dkim;
+pub mod error;
+pub mod reply;
+pub mod session;
+pub mod split;
+pub mod subject;
+
+pub use error::Error;
+
+use config::SocketSpec;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Binds the configured socket and runs the milter until SIGTERM or SIGINT.
+pub async fn run(config: config::Config) -> Result<(), Error> {
+    let region = config.region().map_err(Error::Config)?;
+    let dkim = dkim::DkimVerifier::new(&config.dns_servers).map_err(Error::Config)?;
+    let certd = client::CertdClient {
+        path: config.certd_socket.clone(),
+        timeout: Duration::from_secs(config.certd_timeout_secs),
+    };
+    let spec = config.socket_spec();
+    let milter = Arc::new(session::Milter {
+        config,
+        certd,
+        dkim,
+        region,
+    });
+    let callbacks = session::callbacks(Arc::clone(&milter));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    let cfg = indymilter::Config::default();
+    match &spec {
+        SocketSpec::Unix(path) => {
+            let std_listener = certmail_protocol::socket::bind_unix(
+                path,
+                milter.config.socket_mode(),
+                milter.config.socket_group.as_deref(),
+            )
+            .map_err(|e| Error::Config(format!("cannot bind {}: {e}", path.display())))?;
+            std_listener.set_nonblocking(true)?;
+            let listener = tokio::net::UnixListener::from_std(std_listener)?;
+            log::info!("certmilter listening on unix:{}", path.display());
+            indymilter::run(listener, callbacks, cfg, shutdown).await?;
+            let _ = std::fs::remove_file(path);
+        }
+        SocketSpec::Inet(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            log::info!("certmilter listening on inet:{addr}");
+            indymilter::run(listener, callbacks, cfg, shutdown).await?;
+        }
+    }
+    log::info!("certmilter stopped");
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Length-prefixed, versioned CBOR frames over any `Read`/`Write`.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::io::{self, Read, Write};
+
+/// The protocol version this build speaks. Bump only for incompatible changes.
+pub const VERSION: u8 = 1;
+
+/// Default upper bound for one frame: a 25 MiB message plus its split parts and headroom.
+pub const MAX_FRAME_DEFAULT: u32 = 64 * 1024 * 1024;
+
+/// Everything that can go wrong on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("i/o error on the certd socket: {0}")]
+    Io(#[from] io::Error),
+    #[error("peer closed the connection before a whole frame arrived")]
+    Truncated,
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: u64, max: u32 },
+    #[error("empty frame (no version byte)")]
+    Empty,
+    #[error("peer speaks protocol version {peer}, this side speaks {ours}")]
+    Version { peer: u8, ours: u8 },
+    #[error("malformed CBOR body: {0}")]
+    Decode(String),
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+}
+
+/// Encodes `msg` as one frame and writes it (a single `write_all`, then flush).
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), CodecError> {
+    let mut buf = vec![0u8; 4];
+    buf.push(VERSION);
+    ciborium::into_writer(msg, &mut buf).map_err(|e| CodecError::Encode(e.to_string()))?;
+    let len = u32::try_from(buf.len() - 4).map_err(|_| CodecError::TooLarge {
+        len: (buf.len() - 4) as u64,
+        max: u32::MAX,
+    })?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame, refusing frames over `max` bytes before allocating for them.
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: u32) -> Result<T, CodecError> {
+    let mut len = [0u8; 4];
+    read_exact(r, &mut len)?;
+    let len = u32::from_be_bytes(len);
+    if len > max {
+        return Err(CodecError::TooLarge {
+            len: len.into(),
+            max,
+        });
+    }
+    if len == 0 {
+        return Err(CodecError::Empty);
+    }
+    let mut body = vec![0u8; len as usize];
+    read_exact(r, &mut body)?;
+    if body[0] != VERSION {
+        return Err(CodecError::Version {
+            peer: body[0],
+            ours: VERSION,
+        });
+    }
+    ciborium::from_reader(&body[1..]).map_err(|e| CodecError::Decode(e.to_string()))
+}
+
+fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), CodecError> {
+    r.read_exact(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => CodecError::Truncated,
+        _ => CodecError::Io(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Request, Response};
+
+    #[test]
+    fn round_trip() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping).unwrap();
+        let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!(back, Request::Ping);
+    }
+
+    #[test]
+    fn length_prefix_counts_version_and_body() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Response::Pong).unwrap();
+        let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, buf.len() - 4);
+        assert_eq!(buf[4], VERSION);
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_before_reading_body() {
+        let frame = [0xff, 0xff, 0xff, 0xff];
+        let err = read_frame::<_, Request>(&mut frame.as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn truncated_frame() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping).unwrap();
+        buf.pop();
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Truncated), "{err}");
+        let err = read_frame::<_, Request>(&mut [0u8, 0].as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Truncated), "{err}");
+    }
+
+    #[test]
+    fn wrong_version_is_named() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping).unwrap();
+        buf[4] = 9;
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), 1024).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Version { peer: 9, ours: 1 }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_and_garbage_bodies() {
+        let err = read_frame::<_, Request>(&mut [0u8, 0, 0, 0].as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Empty), "{err}");
+        let garbage = [0u8, 0, 0, 3, VERSION, 0xff, 0x00];
+        let err = read_frame::<_, Request>(&mut garbage.as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Decode(_)), "{err}");
+    }
+}

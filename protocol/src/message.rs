@@ -1,0 +1,235 @@
+//! The messages exchanged on the socket. Field names are the CBOR map keys: renaming one is a
+//! protocol change (see `docs/protocol.md`).
+
+use serde::{Deserialize, Serialize};
+
+/// What the milter asks certd.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Liveness check; certd answers [`Response::Pong`].
+    Ping,
+    /// Whitelist look-up at RCPT time: is `name` (the local part of `name@<contract domain>`)
+    /// a customer, and how must its mail be authenticated?
+    LookupCustomer { name: String },
+    /// A contract submission, fully split. certd answers only after it committed the contract.
+    Submit(Box<Submission>),
+}
+
+/// What certd answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Pong,
+    /// `None`: no such customer.
+    Customer(Option<CustomerInfo>),
+    /// The submission is durably stored (SQLite commit done).
+    Committed(Committed),
+    /// A permanent refusal that the milter passes on as an SMTP 5xx.
+    Refused(Refusal),
+    /// A transient failure: the milter answers 4xx so that the sender retries.
+    Error {
+        message: String,
+    },
+}
+
+/// A customer as the milter needs to see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerInfo {
+    pub name: String,
+    pub active: bool,
+    pub policy: CustomerPolicy,
+    /// SMTP AUTH identities (`{auth_authen}`) allowed to submit for this customer.
+    pub smtp_logins: Vec<String>,
+    /// Domains whose aligned DKIM signature (d= equal to the From domain) authenticates.
+    pub dkim_domains: Vec<String>,
+}
+
+/// How a customer's submissions must prove their origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CustomerPolicy {
+    SmtpAuth,
+    Dkim,
+    /// Either SMTP AUTH or an aligned DKIM pass.
+    Any,
+}
+
+/// How the milter established that the sender is the customer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    SmtpAuth { login: String, mechanism: String },
+    Dkim { domain: String, selector: String },
+}
+
+/// One counterparty named in the Subject.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    Email(String),
+    /// E.164, e.g. `+34600111222`.
+    Phone(String),
+}
+
+/// Metadata of one attachment; its bytes stay inside the raw message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the decoded content.
+    pub sha256: String,
+}
+
+/// A contract submission as split by the milter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Customer name: the local part of the contract address.
+    pub customer: String,
+    /// The envelope recipient as given (`acme@contract.example.net`).
+    pub recipient: String,
+    pub auth: AuthMethod,
+    pub envelope_from: String,
+    pub from_header: Option<String>,
+    pub message_id: Option<String>,
+    /// The whole Subject, decoded (RFC 2047).
+    pub subject: String,
+    /// The Subject with the destinations removed.
+    pub subject_text: String,
+    pub destinations: Vec<Destination>,
+    /// The readable contract: text/plain, or HTML rendered to text.
+    pub text: String,
+    pub attachments: Vec<AttachmentInfo>,
+    pub queue_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_name: Option<String>,
+    pub helo: Option<String>,
+    /// Hex SHA-256 identifying this message across SMTP retries (see `docs/protocol.md`).
+    pub dedupe_key: String,
+    /// The message as Postfix passed it to the milter, CRLF line ends.
+    #[serde(with = "serde_bytes")]
+    pub raw: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub contract_id: String,
+    pub serial: u64,
+    /// True when this message had been committed before (an SMTP retry): nothing new stored.
+    pub duplicate: bool,
+}
+
+/// A permanent refusal with its SMTP reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// `5xx` reply code.
+    pub code: u16,
+    /// RFC 3463 enhanced status, e.g. `5.7.1`.
+    pub enhanced: String,
+    pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{read_frame, write_frame, MAX_FRAME_DEFAULT};
+
+    fn sample() -> Submission {
+        Submission {
+            customer: "acme".into(),
+            recipient: "acme@contract.test".into(),
+            auth: AuthMethod::SmtpAuth {
+                login: "alice".into(),
+                mechanism: "PLAIN".into(),
+            },
+            envelope_from: "alice@example.test".into(),
+            from_header: Some("alice@example.test".into()),
+            message_id: Some("<1@example.test>".into()),
+            subject: "bob@example.test +34600111222 Alquiler".into(),
+            subject_text: "Alquiler".into(),
+            destinations: vec![
+                Destination::Email("bob@example.test".into()),
+                Destination::Phone("+34600111222".into()),
+            ],
+            text: "Texto del contrato: ñandú 契約".into(),
+            attachments: vec![AttachmentInfo {
+                filename: Some("c.pdf".into()),
+                content_type: "application/pdf".into(),
+                size: 3,
+                sha256: "ab".repeat(32),
+            }],
+            queue_id: Some("4Xyz".into()),
+            client_addr: Some("127.0.0.1".into()),
+            client_name: None,
+            helo: Some("client.example.test".into()),
+            dedupe_key: "cd".repeat(32),
+            raw: b"Subject: x\r\n\r\n\x00\xff binary".to_vec(),
+        }
+    }
+
+    #[test]
+    fn submission_round_trips_with_binary_raw() {
+        let req = Request::Submit(Box::new(sample()));
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &req).unwrap();
+        let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn raw_travels_as_a_byte_string_not_an_array() {
+        let mut s = sample();
+        s.raw = vec![0x42; 10_000];
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Submit(Box::new(s))).unwrap();
+        // As an array of integers 10 000 bytes would need ~20 000 bytes on the wire.
+        assert!(buf.len() < 11_000, "frame is {} bytes", buf.len());
+    }
+
+    #[test]
+    fn every_response_round_trips() {
+        let all = [
+            Response::Pong,
+            Response::Customer(None),
+            Response::Customer(Some(CustomerInfo {
+                name: "acme".into(),
+                active: true,
+                policy: CustomerPolicy::Any,
+                smtp_logins: vec!["alice".into()],
+                dkim_domains: vec!["example.test".into()],
+            })),
+            Response::Committed(Committed {
+                contract_id: "x".into(),
+                serial: 7,
+                duplicate: false,
+            }),
+            Response::Refused(Refusal {
+                code: 550,
+                enhanced: "5.7.1".into(),
+                text: "no".into(),
+            }),
+            Response::Error {
+                message: "db locked".into(),
+            },
+        ];
+        for r in all {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, &r).unwrap();
+            let back: Response = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn unknown_request_variant_is_a_decode_error_not_a_panic() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Future {
+            Teleport { to: String },
+        }
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Future::Teleport { to: "x".into() }).unwrap();
+        assert!(read_frame::<_, Request>(&mut buf.as_slice(), MAX_FRAME_DEFAULT).is_err());
+    }
+}

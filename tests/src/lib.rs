@@ -1,0 +1,342 @@
+//! Harness for the end-to-end tests: starts a sandbox (`contrib/sandbox`, real Postfix, certd
+//! and certmilter on loopback) per test, speaks SMTP to it, and reads what it produced.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A running sandbox; stopped (by PID, through `contrib/sandbox down`) when dropped.
+pub struct Sandbox {
+    pub env: HashMap<String, String>,
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    /// Starts a sandbox in a fresh directory named after the test.
+    pub fn up(name: &str) -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("certmail-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(repo_root().join("contrib/sandbox"))
+            .arg("up")
+            .env("SANDBOX_DIR", &dir)
+            .output()
+            .expect("run contrib/sandbox up");
+        assert!(
+            out.status.success(),
+            "sandbox up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = parse_env(&String::from_utf8_lossy(&out.stdout));
+        Sandbox { env, dir }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("sandbox printed no {key}"))
+    }
+
+    pub fn smtp_port(&self) -> u16 {
+        self.get("SMTP_PORT").parse().expect("SMTP_PORT is a port")
+    }
+
+    /// `contrib/sandbox stop|start certd|certmilter`.
+    pub fn service(&self, action: &str, service: &str) {
+        let out = Command::new(repo_root().join("contrib/sandbox"))
+            .args([action, service])
+            .env("SANDBOX_DIR", &self.dir)
+            .output()
+            .expect("run contrib/sandbox");
+        assert!(
+            out.status.success(),
+            "sandbox {action} {service} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs the admin CLI (`CERTD_CLI`) and parses its JSON output.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "certd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("CLI prints JSON")
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let cli = self.get("CERTD_CLI");
+        let mut words = cli.split_whitespace();
+        let program = words.next().expect("CERTD_CLI names a program");
+        Command::new(program)
+            .args(words)
+            .args(args)
+            .output()
+            .expect("run CERTD_CLI")
+    }
+
+    pub fn contracts(&self) -> Vec<serde_json::Value> {
+        match self.cli_json(&["contracts", "list", "--json"]) {
+            serde_json::Value::Array(v) => v,
+            other => panic!("contracts list is not an array: {other}"),
+        }
+    }
+
+    /// The maildir of `who@example.test`.
+    pub fn maildir(&self, who: &str) -> PathBuf {
+        Path::new(self.get("MAILBOX_DIR"))
+            .join("example.test")
+            .join(who)
+    }
+
+    /// Waits (bounded) until `who` has at least `n` messages and returns them all.
+    pub fn wait_for_mail(&self, who: &str, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let msgs = read_maildir(&self.maildir(who));
+            if msgs.len() >= n || Instant::now() > deadline {
+                return msgs;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads a log file of the sandbox, for failure messages.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(Path::new(self.get("LOG_DIR")).join(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("contrib/sandbox"))
+            .arg("down")
+            .env("SANDBOX_DIR", &self.dir)
+            .output();
+    }
+}
+
+/// Parses `KEY=VALUE` lines as printed by `contrib/sandbox` (values possibly single-quoted).
+pub fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .map(|v| v.replace("'\\''", "'"))
+                .unwrap_or_else(|| v.replace("\\ ", " "));
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// All messages in a maildir (new/ and cur/), oldest first by file name.
+pub fn read_maildir(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    files.iter().filter_map(|f| std::fs::read(f).ok()).collect()
+}
+
+/// One SMTP reply: code and the text of its last line (with the enhanced status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpReply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl SmtpReply {
+    /// `"550 5.7.1"` style prefix, for assertions.
+    pub fn status(&self) -> String {
+        let enhanced = self.text.split_whitespace().next().unwrap_or("");
+        format!("{} {enhanced}", self.code)
+    }
+}
+
+/// A minimal SMTP client that exposes every reply, so tests can assert exact codes.
+pub struct Smtp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Smtp {
+    pub fn connect(port: u16) -> Smtp {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to sandbox SMTP");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let mut me = Smtp {
+            reader: BufReader::new(s.try_clone().expect("clone stream")),
+            writer: s,
+        };
+        let greeting = me.reply();
+        assert_eq!(greeting.code, 220, "greeting: {greeting:?}");
+        me.cmd("EHLO e2e.example.test");
+        me
+    }
+
+    pub fn reply(&mut self) -> SmtpReply {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("read SMTP reply");
+            assert!(n > 0, "server closed the connection");
+            let line = line.trim_end();
+            let code = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .expect("reply code");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                let text = line.get(4..).unwrap_or("").to_string();
+                return SmtpReply { code, text };
+            }
+        }
+    }
+
+    pub fn cmd(&mut self, line: &str) -> SmtpReply {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write SMTP command");
+        self.reply()
+    }
+
+    pub fn auth(&mut self, user: &str, password: &str) -> SmtpReply {
+        let token = data_encoding::BASE64.encode(format!("\0{user}\0{password}").as_bytes());
+        self.cmd(&format!("AUTH PLAIN {token}"))
+    }
+
+    /// Sends DATA and the message (dot-stuffed), returning the final reply.
+    pub fn data(&mut self, message: &[u8]) -> SmtpReply {
+        let r = self.cmd("DATA");
+        if r.code != 354 {
+            return r;
+        }
+        let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+        // The final line break belongs to the last line, not to an extra empty one.
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let mut out = Vec::new();
+        for line in text.split('\n') {
+            if line.starts_with('.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        self.writer.write_all(&out).expect("write message");
+        self.reply()
+    }
+
+    pub fn quit(mut self) {
+        let _ = self.cmd("QUIT");
+    }
+}
+
+/// Result of a whole transaction: the reply of the stage that ended it.
+#[derive(Debug)]
+pub struct Outcome {
+    pub mail: SmtpReply,
+    pub rcpts: Vec<SmtpReply>,
+    pub data: Option<SmtpReply>,
+}
+
+/// MAIL, RCPTs and DATA on an open session; DATA only if some recipient was accepted.
+pub fn transaction(s: &mut Smtp, from: &str, to: &[&str], message: &[u8]) -> Outcome {
+    let mail = s.cmd(&format!("MAIL FROM:<{from}>"));
+    let rcpts: Vec<SmtpReply> = to
+        .iter()
+        .map(|t| s.cmd(&format!("RCPT TO:<{t}>")))
+        .collect();
+    let data = if mail.code == 250 && rcpts.iter().any(|r| r.code == 250) {
+        Some(s.data(message))
+    } else {
+        let _ = s.cmd("RSET");
+        None
+    };
+    Outcome { mail, rcpts, data }
+}
+
+/// A MIME message with a text part and attachments, CRLF line ends.
+pub fn mime_message(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    attachments: &[(&str, &str, &[u8])],
+) -> Vec<u8> {
+    let boundary = "=_certmail_e2e_boundary";
+    let id = format!("<{}.{:x}@e2e.example.test>", std::process::id(), rand_u64());
+    let mut m = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    );
+    if attachments.is_empty() {
+        m.push_str(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        );
+        m.push_str(&text.replace('\n', "\r\n"));
+        m.push_str("\r\n");
+        return m.into_bytes();
+    }
+    m.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\nThis is a MIME message.\r\n"
+    ));
+    m.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+        text.replace('\n', "\r\n")
+    ));
+    for (name, ctype, bytes) in attachments {
+        let b64 = data_encoding::BASE64_MIME.encode(bytes);
+        m.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}"
+        ));
+    }
+    m.push_str(&format!("--{boundary}--\r\n"));
+    m.into_bytes()
+}
+
+/// A little entropy for Message-IDs and test payloads, without a dependency.
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines() {
+        let e = parse_env("A=1\nB='x y'\nnoise\nC=a\\ b\nlower=no\n");
+        assert_eq!(e["A"], "1");
+        assert_eq!(e["B"], "x y");
+        assert_eq!(e["C"], "a b");
+        assert!(!e.contains_key("lower"));
+    }
+}
