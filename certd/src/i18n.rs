@@ -13,6 +13,18 @@ pub struct Texts {
     pub authenticated: &'static str,
     pub message_sha256: &'static str,
     pub attachments: &'static str,
+    pub request_subject: &'static str,
+    pub request_intro: &'static str,
+    pub request_how: &'static str,
+    pub request_deadline: &'static str,
+    pub request_contract: &'static str,
+    pub clarification_subject: &'static str,
+    pub clarification_body: &'static str,
+    pub outcome_subject: &'static str,
+    pub outcome_accepted: &'static str,
+    pub outcome_rejected: &'static str,
+    pub outcome_not_delivered: &'static str,
+    pub outcome_unanswered: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -27,6 +39,18 @@ static EN: Texts = Texts {
     authenticated: "Authenticated by:",
     message_sha256: "Message SHA-256:",
     attachments: "Attachments:",
+    request_subject: "Contract for your acceptance, serial no.",
+    request_intro: "{customer} has sent you the contract below through {operator}, a certified contract service. Your answer will be recorded as evidence and certified for both parties.",
+    request_how: "To ACCEPT the contract, reply to this message with the word ACCEPT.\nTo REJECT it, reply with the word REJECT.\nYour reply must come from this mailbox; keep the subject as it is.",
+    request_deadline: "Please answer before (UTC):",
+    request_contract: "The contract",
+    clarification_subject: "We could not read your answer, serial no.",
+    clarification_body: "Thank you for your reply. We could not tell whether you accept or reject the contract. Please reply once more with the single word ACCEPT or REJECT.",
+    outcome_subject: "Contract outcome, serial no.",
+    outcome_accepted: "The contract was ACCEPTED by the counterparty.",
+    outcome_rejected: "The contract was REJECTED by the counterparty.",
+    outcome_not_delivered: "The contract could NOT BE DELIVERED to the counterparty (NOEX).",
+    outcome_unanswered: "The counterparty did NOT ANSWER before the deadline (NORESP).",
 };
 
 static ES: Texts = Texts {
@@ -41,6 +65,18 @@ static ES: Texts = Texts {
     authenticated: "Autenticado por:",
     message_sha256: "SHA-256 del mensaje:",
     attachments: "Adjuntos:",
+    request_subject: "Contrato pendiente de su aceptación, n.º de serie",
+    request_intro: "{customer} le ha enviado el contrato que figura a continuación a través de {operator}, un servicio de contratación certificada. Su respuesta quedará registrada como prueba y se certificará para ambas partes.",
+    request_how: "Para ACEPTAR el contrato, responda a este mensaje con la palabra ACEPTO.\nPara RECHAZARLO, responda con la palabra RECHAZO.\nResponda desde este mismo buzón y no cambie el asunto.",
+    request_deadline: "Responda antes de (UTC):",
+    request_contract: "El contrato",
+    clarification_subject: "No hemos podido interpretar su respuesta, n.º de serie",
+    clarification_body: "Gracias por su respuesta. No hemos podido determinar si acepta o rechaza el contrato. Por favor, responda de nuevo con una sola palabra: ACEPTO o RECHAZO.",
+    outcome_subject: "Resultado del contrato, n.º de serie",
+    outcome_accepted: "La otra parte ha ACEPTADO el contrato.",
+    outcome_rejected: "La otra parte ha RECHAZADO el contrato.",
+    outcome_not_delivered: "El contrato NO PUDO ENTREGARSE a la otra parte (NOEX).",
+    outcome_unanswered: "La otra parte NO RESPONDIÓ antes del plazo (NORESP).",
 };
 
 static JA: Texts = Texts {
@@ -55,6 +91,18 @@ static JA: Texts = Texts {
     authenticated: "認証方法:",
     message_sha256: "メッセージSHA-256:",
     attachments: "添付ファイル:",
+    request_subject: "契約の承諾のお願い、シリアル番号",
+    request_intro: "{customer} 様から、認証契約サービス {operator} を通じて下記の契約が送付されました。ご回答は証拠として記録され、双方に対して証明されます。",
+    request_how: "契約を承諾する場合は、このメールに「承諾」とご返信ください。\n拒否する場合は「拒否」とご返信ください。\nこのメールアドレスから、件名を変えずにご返信ください。",
+    request_deadline: "回答期限 (UTC):",
+    request_contract: "契約内容",
+    clarification_subject: "ご回答を確認できませんでした。シリアル番号",
+    clarification_body: "ご返信ありがとうございます。契約を承諾されるのか拒否されるのかを判断できませんでした。「承諾」または「拒否」の一語で再度ご返信ください。",
+    outcome_subject: "契約の結果、シリアル番号",
+    outcome_accepted: "相手方が契約を承諾しました。",
+    outcome_rejected: "相手方が契約を拒否しました。",
+    outcome_not_delivered: "契約を相手方に配信できませんでした (NOEX)。",
+    outcome_unanswered: "相手方から期限内に回答がありませんでした (NORESP)。",
 };
 
 /// Texts for a language tag (`es`, `es-ES`, `ja`, …); English for anything else.

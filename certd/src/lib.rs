@@ -3,10 +3,13 @@
 //! It stores contract submissions handed over by certmilter ([`server`], [`store`]), and
 //! performs every side effect through a durable outbox ([`outbox`], [`mailer`]).
 
+pub mod answer;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod i18n;
+pub mod inbound;
+pub mod lifecycle;
 pub mod mailer;
 pub mod outbox;
 pub mod server;

@@ -2,7 +2,10 @@
 
 use crate::config::SmtpConfig;
 use crate::store::ContractRow;
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::address::Envelope;
+use lettre::message::{
+    header::ContentType, Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart,
+};
 use lettre::{Message, SmtpTransport, Transport as _};
 use std::time::Duration;
 
@@ -16,6 +19,20 @@ pub struct Outgoing {
     /// Derived from the outbox idempotency key, so a re-sent copy carries the same id and
     /// mail clients can de-duplicate it.
     pub message_id: String,
+    /// Where answers go (`reply+<token>@<domain>`).
+    pub reply_to: Option<String>,
+    /// Envelope sender when it differs from `from`: the VERP address `bounce+<token>@<domain>`
+    /// that brings delivery reports back to this contract.
+    pub envelope_from: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to an outgoing mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Why a send failed: temporary failures are retried, permanent ones recorded.
@@ -54,15 +71,44 @@ impl Transport for Smtp {
             a.parse::<Mailbox>()
                 .map_err(|e| SendError::Permanent(format!("bad address {a:?}: {e}")))
         };
-        let msg = Message::builder()
+        let mut builder = Message::builder()
             .from(parse(&m.from)?)
             .to(parse(&m.to)?)
             .subject(m.subject.clone())
-            .message_id(Some(m.message_id.clone()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(m.body.clone())
-            .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
-        match self.inner.send(&msg) {
+            .message_id(Some(m.message_id.clone()));
+        if let Some(r) = &m.reply_to {
+            builder = builder.reply_to(parse(r)?);
+        }
+        let built = if m.attachments.is_empty() {
+            builder.header(ContentType::TEXT_PLAIN).body(m.body.clone())
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(m.body.clone()));
+            for a in &m.attachments {
+                let ct = ContentType::parse(&a.content_type).unwrap_or(
+                    ContentType::parse("application/octet-stream")
+                        .map_err(|e| SendError::Permanent(format!("content type: {e}")))?,
+                );
+                parts = parts.singlepart(
+                    LettreAttachment::new(a.filename.clone()).body(a.bytes.clone(), ct),
+                );
+            }
+            builder.multipart(parts)
+        };
+        let msg = built.map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
+        let envelope = match &m.envelope_from {
+            Some(sender) => Envelope::new(
+                Some(sender.parse().map_err(|e| {
+                    SendError::Permanent(format!("bad envelope sender {sender:?}: {e}"))
+                })?),
+                vec![m
+                    .to
+                    .parse()
+                    .map_err(|e| SendError::Permanent(format!("bad recipient {:?}: {e}", m.to)))?],
+            )
+            .map_err(|e| SendError::Permanent(format!("envelope: {e}")))?,
+            None => msg.envelope().clone(),
+        };
+        match self.inner.send_raw(&envelope, &msg.formatted()) {
             Ok(resp) => Ok(format!(
                 "{} {}",
                 resp.code(),
@@ -142,7 +188,164 @@ pub fn receipt(
         ),
         body,
         message_id: message_id(key, from),
+        reply_to: None,
+        envelope_from: None,
+        attachments: Vec::new(),
     })
+}
+
+/// `reply+<token>@<domain of from>` and `bounce+<token>@…`.
+pub fn answer_addresses(token: &str, from: &str) -> (String, String) {
+    let domain = domain_of(from);
+    (
+        format!("reply+{token}@{domain}"),
+        format!("bounce+{token}@{domain}"),
+    )
+}
+
+/// The attachments of the customer's original message, byte for byte as decoded.
+pub fn original_attachments(raw: &[u8]) -> Vec<Attachment> {
+    use mail_parser::MimeHeaders;
+    let Some(m) = mail_parser::MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    m.attachments()
+        .map(|p| Attachment {
+            filename: p.attachment_name().unwrap_or("attachment").to_string(),
+            content_type: p
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{sub}", ct.ctype()),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            bytes: p.contents().to_vec(),
+        })
+        .collect()
+}
+
+/// What the request needs to say.
+pub struct RequestContext<'a> {
+    pub contract: &'a ContractRow,
+    pub customer_display: &'a str,
+    pub language: &'a str,
+    pub operator: &'a str,
+    pub from: &'a str,
+    pub deadline: &'a str,
+    pub raw: &'a [u8],
+}
+
+/// The acceptance request: the readable contract, the original attachments, and how to
+/// answer, in the customer's language; answers and bounces come back through the token.
+pub fn request(ctx: &RequestContext<'_>, to: &str, token: &str, key: &str) -> Outgoing {
+    let t = crate::i18n::texts(ctx.language);
+    let c = ctx.contract;
+    let (reply, bounce) = answer_addresses(token, ctx.from);
+    let mut body = t
+        .request_intro
+        .replace("{customer}", ctx.customer_display)
+        .replace("{operator}", ctx.operator);
+    body.push_str("\n\n");
+    body.push_str(t.request_how);
+    body.push_str("\n\n");
+    let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
+    body.push_str(&line(t.serial, &c.summary.serial.to_string()));
+    body.push_str(&line(t.contract_id, &c.summary.id));
+    body.push_str(&line(t.request_deadline, ctx.deadline));
+    body.push_str(&line(t.subject, &c.summary.subject_text));
+    body.push_str(&format!("\n===== {} =====\n\n", t.request_contract));
+    body.push_str(&c.body_text);
+    body.push_str("\n\n=====\n");
+    if !c.attachments.is_empty() {
+        body.push('\n');
+        body.push_str(t.attachments);
+        body.push('\n');
+        for a in &c.attachments {
+            body.push_str(&format!(
+                "  - {} ({} bytes) SHA-256 {}\n",
+                a.filename.as_deref().unwrap_or("-"),
+                a.size,
+                a.sha256
+            ));
+        }
+    }
+    Outgoing {
+        from: ctx.from.to_string(),
+        to: to.to_string(),
+        subject: format!(
+            "{} {} — {}",
+            t.request_subject, c.summary.serial, c.summary.subject_text
+        ),
+        body,
+        message_id: message_id(key, ctx.from),
+        reply_to: Some(reply),
+        envelope_from: Some(bounce),
+        attachments: original_attachments(ctx.raw),
+    }
+}
+
+/// After an unclear reply: ask again, politely, for a one-word answer.
+pub fn clarification(
+    c: &ContractRow,
+    language: &str,
+    from: &str,
+    to: &str,
+    token: &str,
+    key: &str,
+) -> Outgoing {
+    let t = crate::i18n::texts(language);
+    let (reply, bounce) = answer_addresses(token, from);
+    Outgoing {
+        from: from.to_string(),
+        to: to.to_string(),
+        subject: format!(
+            "{} {} — {}",
+            t.clarification_subject, c.summary.serial, c.summary.subject_text
+        ),
+        body: format!("{}\n\n{}\n", t.clarification_body, t.request_how),
+        message_id: message_id(key, from),
+        reply_to: Some(reply),
+        envelope_from: Some(bounce),
+        attachments: Vec::new(),
+    }
+}
+
+/// The outcome notice to the customer. The signed certificate (certificate issue) will ride
+/// on this same outbox effect.
+pub fn outcome(
+    c: &ContractRow,
+    outcome: &str,
+    language: &str,
+    from: &str,
+    to: &str,
+    key: &str,
+) -> Outgoing {
+    let t = crate::i18n::texts(language);
+    let sentence = match outcome {
+        "accepted" => t.outcome_accepted,
+        "rejected" => t.outcome_rejected,
+        "not_delivered" => t.outcome_not_delivered,
+        _ => t.outcome_unanswered,
+    };
+    let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
+    let mut body = format!("{sentence}\n\n");
+    body.push_str(&line(t.serial, &c.summary.serial.to_string()));
+    body.push_str(&line(t.contract_id, &c.summary.id));
+    body.push_str(&line(t.subject, &c.summary.subject_text));
+    body.push_str(&line(t.destinations, &c.summary.destinations.join(", ")));
+    Outgoing {
+        from: from.to_string(),
+        to: to.to_string(),
+        subject: format!(
+            "{} {} — {}",
+            t.outcome_subject, c.summary.serial, c.summary.subject_text
+        ),
+        body,
+        message_id: message_id(key, from),
+        reply_to: None,
+        envelope_from: None,
+        attachments: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@ use certd::config::Config;
 use clap::Parser;
 
 fn main() {
+    // Behave like a Unix tool when the reader of our output goes away (`| head`): exit
+    // quietly instead of panicking in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)

@@ -24,6 +24,23 @@ pub enum Effect {
         to: String,
         language: String,
     },
+    /// The acceptance request to one email destination.
+    Request {
+        contract_id: String,
+        to: String,
+        token: String,
+    },
+    /// A polite request to answer clearly, after an unclear reply.
+    Clarification {
+        contract_id: String,
+        to: String,
+        token: String,
+    },
+    /// The contract has its outcome: build, sign and send the certificate.
+    Certificate {
+        contract_id: String,
+        outcome: String,
+    },
     /// A row written by a newer certd that this one does not know; left for it.
     #[serde(other)]
     Unknown,
@@ -33,6 +50,9 @@ impl Effect {
     pub fn kind(&self) -> &'static str {
         match self {
             Effect::Receipt { .. } => "receipt",
+            Effect::Request { .. } => "request",
+            Effect::Clarification { .. } => "clarification",
+            Effect::Certificate { .. } => "certificate",
             Effect::Unknown => "unknown",
         }
     }
@@ -56,6 +76,7 @@ pub struct Dispatcher<T: Transport> {
 impl<T: Transport> Dispatcher<T> {
     /// Runs one pass: leases what is due and performs it. Returns how many were leased.
     pub fn run_once(&self) -> Result<usize, Error> {
+        self.expire_deadlines()?;
         let items = lock(&self.store).lease_due(16, LEASE_SECS)?;
         for item in &items {
             self.perform(item)?;
@@ -81,35 +102,9 @@ impl<T: Transport> Dispatcher<T> {
 
     fn perform(&self, item: &OutboxItem) -> Result<(), Error> {
         let contract = item.contract_id.as_deref().unwrap_or("-");
-        let outgoing = match &item.effect {
-            Effect::Receipt {
-                contract_id,
-                to,
-                language,
-            } => {
-                let store = lock(&self.store);
-                let Some(c) = store.contract(contract_id)? else {
-                    drop(store);
-                    return self.give_up(item, "contract vanished from the store");
-                };
-                mailer::receipt(
-                    &c,
-                    to,
-                    language,
-                    &self.operator,
-                    &self.from,
-                    &item.idempotency_key,
-                )
-            }
-            Effect::Unknown => {
-                // Leave it pending for a newer certd, but do not spin on it.
-                lock(&self.store).reschedule(item.id, 3600, "unknown effect kind")?;
-                return Ok(());
-            }
-        };
-        let outgoing: Outgoing = match outgoing {
+        let outgoing = match self.compose(item)? {
             Ok(o) => o,
-            Err(e) => return self.give_up(item, &e.to_string()),
+            Err(why) => return self.give_up(item, &why),
         };
         match self.transport.send(&outgoing) {
             Ok(answer) => {
@@ -129,7 +124,21 @@ impl<T: Transport> Dispatcher<T> {
                     outgoing.to
                 );
             }
-            Err(SendError::Permanent(msg)) => self.give_up(item, &msg)?,
+            Err(SendError::Permanent(msg)) => {
+                if let Effect::Request {
+                    contract_id, to, ..
+                } = &item.effect
+                {
+                    // A synchronous 5xx for a request is a delivery failure of the contract
+                    // (NOEX evidence), not merely a failed notification.
+                    let mut store = lock(&self.store);
+                    let _ = store.record_bounce(contract_id, to, &msg)?;
+                    store.complete(item.id)?;
+                    log::info!("contract={contract} request to {to} refused by the MTA: {msg}");
+                    return Ok(());
+                }
+                self.give_up(item, &msg)?
+            }
             Err(SendError::Temporary(msg)) => {
                 let delay = backoff_secs(item.attempts);
                 log::warn!(
@@ -139,6 +148,85 @@ impl<T: Transport> Dispatcher<T> {
                     item.attempts
                 );
                 lock(&self.store).reschedule(item.id, delay, &msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the mail for an effect from the store; `Ok(Err(why))` when it cannot be built.
+    fn compose(&self, item: &OutboxItem) -> Result<Result<Outgoing, String>, Error> {
+        let store = lock(&self.store);
+        let Some(id) = item.contract_id.as_deref() else {
+            return Ok(Err("outbox row without contract".into()));
+        };
+        let Some(c) = store.contract(id)? else {
+            return Ok(Err("contract vanished from the store".into()));
+        };
+        let Some(customer) = store.customer(&c.summary.customer)? else {
+            return Ok(Err("customer vanished from the store".into()));
+        };
+        let key = &item.idempotency_key;
+        let from = &self.from;
+        Ok(Ok(match &item.effect {
+            Effect::Receipt { to, language, .. } => {
+                match mailer::receipt(&c, to, language, &self.operator, from, key) {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e.to_string())),
+                }
+            }
+            Effect::Request { to, token, .. } => {
+                let raw = store.raw_message(id)?.unwrap_or_default();
+                let deadline = c
+                    .deadline_at
+                    .map(|d| {
+                        humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH + Duration::from_secs(d.max(0) as u64),
+                        )
+                        .to_string()
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let display = customer
+                    .display_name
+                    .clone()
+                    .map(|n| format!("{n} <{}>", customer.email))
+                    .unwrap_or_else(|| customer.email.clone());
+                mailer::request(
+                    &mailer::RequestContext {
+                        contract: &c,
+                        customer_display: &display,
+                        language: &customer.language,
+                        operator: &self.operator,
+                        from,
+                        deadline: &deadline,
+                        raw: &raw,
+                    },
+                    to,
+                    token,
+                    key,
+                )
+            }
+            Effect::Clarification { to, token, .. } => {
+                mailer::clarification(&c, &customer.language, from, to, token, key)
+            }
+            Effect::Certificate { outcome, .. } => {
+                mailer::outcome(&c, outcome, &customer.language, from, &customer.email, key)
+            }
+            Effect::Unknown => {
+                drop(store);
+                // Leave it pending for a newer certd, but do not spin on it.
+                lock(&self.store).reschedule(item.id, 3600, "unknown effect kind")?;
+                return Ok(Err("unknown effect kind".into()));
+            }
+        }))
+    }
+
+    /// NORESP: ends every contract whose deadline has passed.
+    fn expire_deadlines(&self) -> Result<(), Error> {
+        let now = crate::store::unix_now();
+        let due = lock(&self.store).due_deadlines(now)?;
+        for id in due {
+            if lock(&self.store).expire(&id, now)?.is_ok() {
+                log::info!("contract={id} deadline passed without an answer: unanswered");
             }
         }
         Ok(())
@@ -200,7 +288,7 @@ mod tests {
         Dispatcher {
             store: Arc::new(Mutex::new(s)),
             transport: Fake {
-                answers: RefCell::new(answers),
+                answers: RefCell::new(answers.into_iter().rev().collect()),
                 sent: RefCell::new(Vec::new()),
             },
             operator: "Op".into(),
@@ -208,28 +296,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn receipt_is_sent_once_and_recorded() {
-        let d = dispatcher(vec![]);
-        assert_eq!(d.run_once().unwrap(), 1);
-        assert_eq!(d.run_once().unwrap(), 0);
-        let sent = d.transport.sent.borrow();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].to, "alice@example.test");
-        let store = lock(&d.store);
+    fn kinds(store: &Store) -> Vec<String> {
         let id = &store.list_contracts(&Default::default()).unwrap()[0].id;
-        let kinds: Vec<_> = store
+        store
             .events(id)
             .unwrap()
             .into_iter()
             .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds, ["submitted", "receipt_sent"]);
-        assert_eq!(store.verify_chain(id).unwrap(), Ok(2));
+            .collect()
+    }
+
+    #[test]
+    fn receipt_and_request_are_sent_once_and_recorded() {
+        let d = dispatcher(vec![]);
+        assert_eq!(d.run_once().unwrap(), 2);
+        assert_eq!(d.run_once().unwrap(), 0);
+        let sent = d.transport.sent.borrow();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].to, "alice@example.test");
+        // The request goes to the destination with its own reply and bounce addresses.
+        assert_eq!(sent[1].to, "bob@example.test");
+        let reply = sent[1].reply_to.clone().unwrap();
+        assert!(
+            reply.starts_with("reply+") && reply.ends_with("@contract.test"),
+            "{reply}"
+        );
+        let bounce = sent[1].envelope_from.clone().unwrap();
+        assert_eq!(bounce, reply.replace("reply+", "bounce+"));
+        assert!(
+            sent[1].body.contains("Contrato de alquiler"),
+            "{}",
+            sent[1].body
+        );
+        let store = lock(&d.store);
+        assert_eq!(
+            kinds(&store),
+            ["submitted", "requested", "receipt_sent", "request_sent"]
+        );
+        let id = &store.list_contracts(&Default::default()).unwrap()[0].id;
+        assert_eq!(store.verify_chain(id).unwrap(), Ok(4));
     }
 
     #[test]
     fn temporary_failure_is_retried_permanent_is_recorded() {
+        // The first send (the receipt) gets the first answer.
         let d = dispatcher(vec![Err(SendError::Temporary("421 busy".into()))]);
         d.run_once().unwrap();
         {
@@ -242,14 +352,32 @@ mod tests {
         d.run_once().unwrap();
         let store = lock(&d.store);
         assert!(store.pending_outbox().unwrap().is_empty());
-        let id = &store.list_contracts(&Default::default()).unwrap()[0].id;
-        let kinds: Vec<_> = store
-            .events(id)
+        assert_eq!(
+            kinds(&store),
+            ["submitted", "requested", "receipt_failed", "request_sent"]
+        );
+    }
+
+    #[test]
+    fn a_refused_request_is_a_delivery_failure() {
+        let d = dispatcher(vec![
+            Ok("250 ok".into()),
+            Err(SendError::Permanent("550 5.1.1 unknown user".into())),
+        ]);
+        d.run_once().unwrap();
+        let store = lock(&d.store);
+        assert_eq!(
+            kinds(&store),
+            ["submitted", "requested", "receipt_sent", "bounce"]
+        );
+        let c = &store.list_contracts(&Default::default()).unwrap()[0];
+        assert_eq!(c.state, "not_delivered");
+        // The outcome is queued for the certificate.
+        assert!(store
+            .pending_outbox()
             .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds, ["submitted", "receipt_failed"]);
+            .iter()
+            .any(|i| matches!(i.effect, Effect::Certificate { .. })));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The socket server: answers the milter's requests, one request per connection.
 
 use crate::error::Error;
+use crate::inbound;
 use crate::outbox::lock;
 use crate::store::{Store, SubmitOutcome};
-use certmail_protocol::{read_frame, write_frame, Request, Response};
+use certmail_protocol::{
+    read_frame, write_frame, Answer, AnswerKind, Committed, Refusal, Request, Response, TokenInfo,
+};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -115,6 +118,68 @@ impl Server {
                     Err(e) => internal(e),
                 }
             }
+            Request::LookupToken { token } => match lock(&self.store).token_target(&token) {
+                Ok(t) => Response::Token(t.map(|t| TokenInfo {
+                    contract_id: t.contract_id,
+                    serial: t.serial,
+                })),
+                Err(e) => internal(e),
+            },
+            Request::Answer(a) => self.answer_received(&a),
+        }
+    }
+
+    /// A reply or a DSN: parse it into evidence and an event, then store both at once.
+    fn answer_received(&self, a: &Answer) -> Response {
+        let target = match lock(&self.store).token_target(&a.token) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Response::Refused(Refusal {
+                    code: 550,
+                    enhanced: "5.1.1".into(),
+                    text: format!(
+                        "<{}>: no contract is waiting for an answer at this address",
+                        a.recipient
+                    ),
+                })
+            }
+            Err(e) => return internal(e),
+        };
+        let (event, evidence) = match a.kind {
+            AnswerKind::Reply => {
+                let (e, v) = inbound::read_reply(&a.raw, &target.destination);
+                (Some(e), v)
+            }
+            AnswerKind::Bounce => inbound::read_bounce(&a.raw, &target.destination),
+        };
+        let decision = evidence.get("decision").cloned();
+        let result = lock(&self.store).record_answer(a, &target, event.as_ref(), evidence);
+        match result {
+            Ok(duplicate) => {
+                log::info!(
+                    "contract={} serial={} queue={} {:?} from <{}> {}{}",
+                    target.contract_id,
+                    target.serial,
+                    a.queue_id.as_deref().unwrap_or("-"),
+                    a.kind,
+                    a.envelope_from,
+                    decision
+                        .map(|d| format!("decision={d} "))
+                        .unwrap_or_default(),
+                    if duplicate {
+                        "(retry, already stored)"
+                    } else {
+                        "stored"
+                    }
+                );
+                let _ = self.wake.try_send(());
+                Response::Committed(Committed {
+                    contract_id: target.contract_id,
+                    serial: target.serial,
+                    duplicate,
+                })
+            }
+            Err(e) => internal(e),
         }
     }
 }

@@ -10,21 +10,31 @@
 //! Cryptography, canonicalisation and key lookup are done by `mail-auth`; this module adds
 //! the policy: exactly one From address, From domain registered for the customer, and at
 //! least one passing signature whose `d=` is aligned with it and itself registered.
+//!
+//! [`DkimVerifier::authentication_results`] separately records, as evidence for a
+//! certificate, how a counterparty's reply authenticated (DKIM, SPF, DMARC); its outcome
+//! never decides whether mail is accepted.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use mail_auth::common::cache::NoCache;
 use mail_auth::common::crypto::CryptoError;
+use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{DkimError, Signature};
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::dmarc::Policy;
 use mail_auth::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use mail_auth::hickory_resolver::system_conf::read_system_conf;
+use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, DkimOutput, DkimResult, DnsError, Error as AuthError,
-    MessageAuthenticator, Parameters, ResolverCache, Txt,
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
+    DnsError, Error as AuthError, MessageAuthenticator, Parameters, RecordSet, ResolverCache,
+    SpfOutput, SpfResult, Txt, MX,
 };
+use serde::{Deserialize, Serialize};
 
 /// Per-query timeout. The milter holds an SMTP session open while we look keys up, so DNS
 /// trouble must turn into a prompt tempfail rather than a hung session.
@@ -46,6 +56,26 @@ pub enum DkimVerdict {
     Fail { reason: String },
     /// DNS trouble: the sender should retry.
     TempError { reason: String },
+}
+
+/// How a message authenticated, as evidence for a certificate (RFC 8601 vocabulary). Each
+/// text is a single printable-ASCII line: a result keyword (`pass`, `fail`, `softfail`,
+/// `neutral`, `none`, `temperror`, `permerror`) optionally followed by details in
+/// parentheses. Recorded only; never a reason to refuse mail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthResults {
+    /// One line per DKIM-Signature, e.g. `pass (d=example.test s=sel)` or
+    /// `fail (d=x s=y: body hash mismatch)`; `["none"]` when the message is unsigned.
+    pub dkim: Vec<String>,
+    /// SPF for the MAIL FROM identity (the HELO identity for a null sender `<>`), e.g.
+    /// `pass (mailfrom=bob@example.test ip=127.0.0.1)`.
+    pub spf: String,
+    /// DMARC for the RFC 5322 From domain, e.g. `pass (p=none, from=example.test)`.
+    pub dmarc: String,
+    /// An RFC 8601 Authentication-Results header field value (without the field name and
+    /// the final CRLF; it may contain folding CRLF TAB sequences) written by mail-auth's
+    /// [`AuthenticationResults`], with the receiver host as authserv-id.
+    pub header: String,
 }
 
 /// Verifies DKIM signatures with a resolver pointed at configured name servers.
@@ -154,6 +184,389 @@ impl DkimVerifier {
                 VERIFY_DEADLINE.as_secs()
             )),
         }
+    }
+}
+
+impl DkimVerifier {
+    /// Computes DKIM, SPF and DMARC results for `raw` (a complete message as received from
+    /// a counterparty), for the record; see [`AuthResults`].
+    ///
+    /// `client_ip`, `helo` and `mail_from` describe the SMTP session the message arrived in
+    /// (`mail_from` with or without angle brackets; empty or `<>` for a null sender, in which
+    /// case SPF checks the HELO identity). `receiver_host` is our host name, used as the
+    /// authserv-id and as SPF's `%{r}`.
+    ///
+    /// DKIM and SPF run concurrently, then DMARC; all three share one deadline of
+    /// [`VERIFY_DEADLINE`], so the call never takes much longer than that. DNS trouble and
+    /// timeouts become `temperror` results; this never fails or panics.
+    pub async fn authentication_results(
+        &self,
+        raw: &[u8],
+        client_ip: Option<IpAddr>,
+        helo: Option<&str>,
+        mail_from: &str,
+        receiver_host: &str,
+    ) -> AuthResults {
+        self.authentication_results_with_cache(
+            raw,
+            client_ip,
+            helo,
+            mail_from,
+            receiver_host,
+            None::<&NoCache<Box<str>, Txt>>,
+        )
+        .await
+    }
+
+    /// [`Self::authentication_results`] with an optional pre-filled TXT record cache
+    /// (DKIM keys, SPF and DMARC records), consulted before DNS: tests use it instead of a
+    /// DNS server.
+    async fn authentication_results_with_cache<C>(
+        &self,
+        raw: &[u8],
+        client_ip: Option<IpAddr>,
+        helo: Option<&str>,
+        mail_from: &str,
+        receiver_host: &str,
+        txt_cache: Option<&C>,
+    ) -> AuthResults
+    where
+        C: ResolverCache<Box<str>, Txt>,
+    {
+        let deadline = tokio::time::Instant::now() + VERIFY_DEADLINE;
+        let receiver_host = one_line(receiver_host.to_string());
+        let sender = envelope_sender(mail_from);
+        let helo = helo.map(normalize_domain).filter(|h| !h.is_empty());
+        let message = AuthenticatedMessage::parse(raw);
+
+        let dkim_check = async {
+            let message = message.as_ref()?;
+            let verification = self
+                .authenticator
+                .verify_dkim(with_txt_cache(message, txt_cache));
+            Some(tokio::time::timeout_at(deadline, verification).await.ok())
+        };
+        let spf_check = self.spf_check(
+            client_ip,
+            helo.as_deref(),
+            &sender,
+            &receiver_host,
+            txt_cache,
+            deadline,
+        );
+        let (dkim_outputs, spf) = tokio::join!(dkim_check, spf_check);
+
+        let mut header = AuthenticationResults::new(&receiver_host);
+        let timeout_error = || AuthError::Dns(DnsError::Resolver("timed out".into()));
+
+        // DKIM.
+        let (dkim, dkim_outputs) = match (&message, dkim_outputs) {
+            (None, _) | (_, None) => {
+                header =
+                    header.with_dkim_result(&DkimOutput::perm_err(AuthError::NoHeadersFound), "");
+                (vec![one_line(format!("permerror ({UNPARSEABLE})"))], None)
+            }
+            (Some(_), Some(None)) => {
+                header = header.with_dkim_result(&DkimOutput::temp_err(timeout_error()), "");
+                (
+                    vec![format!(
+                        "temperror (DKIM verification did not finish within {} seconds)",
+                        VERIFY_DEADLINE.as_secs()
+                    )],
+                    None,
+                )
+            }
+            (Some(message), Some(Some(outputs))) => {
+                header = header.with_dkim_results(&outputs, "");
+                let mut lines: Vec<String> = outputs.iter().map(dkim_line).collect();
+                if lines.is_empty() {
+                    lines.push(if message.has_dkim_errors {
+                        "permerror (the DKIM-Signature header could not be parsed)".into()
+                    } else {
+                        "none".into()
+                    });
+                }
+                (lines, Some(outputs))
+            }
+        };
+
+        // SPF.
+        if let Some(ip) = spf.client_ip {
+            header = if sender.is_empty() {
+                header.with_spf_ehlo_result(&spf.output, ip, helo.as_deref().unwrap_or(""))
+            } else {
+                header.with_spf_mailfrom_result(
+                    &spf.output,
+                    ip,
+                    &sender,
+                    helo.as_deref().unwrap_or(""),
+                )
+            };
+        }
+
+        // DMARC: needs the parsed message and the DKIM outputs; without DKIM outputs (the
+        // check timed out) it can still pass through SPF alignment, but nothing else is
+        // conclusive.
+        let dmarc = match &message {
+            None => one_line(format!("permerror ({UNPARSEABLE})")),
+            Some(message) => {
+                let no_outputs = Vec::new();
+                let outputs = dkim_outputs.as_deref().unwrap_or(&no_outputs);
+                let mail_from_domain = match sender.rsplit_once('@') {
+                    Some((_, domain)) => normalize_domain(domain),
+                    None if sender.is_empty() => helo.clone().unwrap_or_default(),
+                    None => String::new(),
+                };
+                let params = DmarcParameters::new(message, outputs, &mail_from_domain, &spf.output);
+                let verification = self
+                    .authenticator
+                    .verify_dmarc(with_txt_cache(params, txt_cache));
+                let from_domain = || match message.from.as_slice() {
+                    [address] => address
+                        .rsplit_once('@')
+                        .map(|(_, d)| normalize_domain(d))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                let timed_out = |what: &str, domain: String| {
+                    let output = DmarcOutput::default()
+                        .with_domain(&domain)
+                        .with_dkim_result(DmarcResult::TempError(timeout_error()))
+                        .with_spf_result(DmarcResult::TempError(timeout_error()));
+                    let from = if domain.is_empty() {
+                        String::new()
+                    } else {
+                        format!("from={domain}: ")
+                    };
+                    let text = format!(
+                        "temperror ({from}{what} did not finish within {} seconds)",
+                        VERIFY_DEADLINE.as_secs()
+                    );
+                    (output, text)
+                };
+                let (output, text) = match tokio::time::timeout_at(deadline, verification).await {
+                    Err(_) => timed_out("the DMARC check", from_domain()),
+                    Ok(output)
+                        if dkim_outputs.is_none()
+                            && !output.domain().is_empty()
+                            && output.result() != DmarcResult::Pass =>
+                    {
+                        timed_out("DKIM verification", output.domain().to_string())
+                    }
+                    Ok(output) => {
+                        let text = dmarc_text(&output);
+                        (output, text)
+                    }
+                };
+                if !output.domain().is_empty() {
+                    header = header.with_dmarc_result(&output);
+                }
+                one_line(text)
+            }
+        };
+
+        let header = header.to_header();
+        let header = header
+            .strip_prefix("Authentication-Results: ")
+            .unwrap_or(&header)
+            .trim_end_matches("\r\n")
+            .to_string();
+        AuthResults {
+            dkim: dkim.into_iter().map(one_line).collect(),
+            spf: one_line(spf.text),
+            dmarc,
+            header,
+        }
+    }
+
+    /// SPF for the MAIL FROM identity, or the HELO identity for a null sender, bounded by
+    /// `deadline`.
+    async fn spf_check<C>(
+        &self,
+        client_ip: Option<IpAddr>,
+        helo: Option<&str>,
+        sender: &str,
+        receiver_host: &str,
+        txt_cache: Option<&C>,
+        deadline: tokio::time::Instant,
+    ) -> SpfCheck
+    where
+        C: ResolverCache<Box<str>, Txt>,
+    {
+        let helo_domain = helo.unwrap_or("");
+        let (params, identity, domain) = if sender.is_empty() {
+            (
+                client_ip.map(|ip| SpfParameters::verify_ehlo(ip, helo_domain, receiver_host)),
+                format!("helo={helo_domain}"),
+                helo_domain,
+            )
+        } else {
+            (
+                client_ip.map(|ip| {
+                    SpfParameters::verify_mail_from(ip, helo_domain, receiver_host, sender)
+                }),
+                format!("mailfrom={sender}"),
+                sender.rsplit_once('@').map_or(helo_domain, |(_, d)| d),
+            )
+        };
+        let unchecked = |text: &str| SpfCheck {
+            text: text.into(),
+            output: SpfOutput::new(domain.to_string()),
+            client_ip: None,
+        };
+        let (Some(params), Some(ip)) = (params, client_ip) else {
+            return unchecked("none (no client address)");
+        };
+        if sender.is_empty() && helo_domain.is_empty() {
+            return unchecked("none (neither a MAIL FROM nor a HELO identity)");
+        }
+        let verification = self
+            .authenticator
+            .verify_spf(with_txt_cache(params, txt_cache));
+        match tokio::time::timeout_at(deadline, verification).await {
+            Ok(output) => SpfCheck {
+                text: format!("{} ({identity} ip={ip})", spf_keyword(output.result())),
+                output,
+                client_ip: Some(ip),
+            },
+            Err(_) => SpfCheck {
+                text: format!(
+                    "temperror ({identity} ip={ip}: the SPF check did not finish within {} seconds)",
+                    VERIFY_DEADLINE.as_secs()
+                ),
+                output: SpfOutput::new(domain.to_string()).with_result(SpfResult::TempError),
+                client_ip: Some(ip),
+            },
+        }
+    }
+}
+
+/// Why DKIM and DMARC results are `permerror` for a message mail-auth cannot parse.
+const UNPARSEABLE: &str = "the message could not be parsed";
+
+/// The outcome of an SPF check: the text for [`AuthResults::spf`], the output for DMARC and
+/// the header, and the client address when a check was actually made.
+struct SpfCheck {
+    text: String,
+    output: SpfOutput,
+    client_ip: Option<IpAddr>,
+}
+
+/// mail-auth parameters around `params` whose TXT lookups consult `txt_cache` first.
+fn with_txt_cache<'x, P, C>(
+    params: P,
+    txt_cache: Option<&'x C>,
+) -> Parameters<
+    'x,
+    P,
+    C,
+    NoCache<Box<str>, RecordSet<MX>>,
+    NoCache<Box<str>, RecordSet<Ipv4Addr>>,
+    NoCache<Box<str>, RecordSet<Ipv6Addr>>,
+    NoCache<IpAddr, RecordSet<Box<str>>>,
+>
+where
+    C: ResolverCache<Box<str>, Txt>,
+{
+    Parameters {
+        params,
+        cache_txt: txt_cache,
+        cache_mx: None,
+        cache_ptr: None,
+        cache_ipv4: None,
+        cache_ipv6: None,
+    }
+}
+
+/// The envelope sender without surrounding whitespace and angle brackets; empty for `<>`.
+fn envelope_sender(mail_from: &str) -> String {
+    let trimmed = mail_from.trim();
+    trimmed
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(trimmed)
+        .trim()
+        .to_string()
+}
+
+/// One [`AuthResults::dkim`] line for one signature.
+fn dkim_line(output: &DkimOutput<'_>) -> String {
+    let result = output.result();
+    let keyword = match result {
+        DkimResult::Pass => "pass",
+        DkimResult::Neutral(_) => "neutral",
+        DkimResult::Fail(_) => "fail",
+        DkimResult::PermError(_) => "permerror",
+        DkimResult::TempError(_) => "temperror",
+        DkimResult::None => "none",
+    };
+    let signature = output.signature();
+    let reason = result_error(result).map(|err| describe_error(err, signature));
+    match (signature, reason) {
+        (Some(sig), None) => format!("{keyword} (d={} s={})", normalize_domain(&sig.d), sig.s),
+        (Some(sig), Some(reason)) => format!(
+            "{keyword} (d={} s={}: {reason})",
+            normalize_domain(&sig.d),
+            sig.s
+        ),
+        (None, Some(reason)) => {
+            format!("{keyword} (unusable DKIM-Signature header: {reason})")
+        }
+        (None, None) => keyword.into(),
+    }
+}
+
+fn spf_keyword(result: SpfResult) -> &'static str {
+    match result {
+        SpfResult::Pass => "pass",
+        SpfResult::Fail => "fail",
+        SpfResult::SoftFail => "softfail",
+        SpfResult::Neutral => "neutral",
+        SpfResult::TempError => "temperror",
+        SpfResult::PermError => "permerror",
+        SpfResult::None => "none",
+    }
+}
+
+/// The [`AuthResults::dmarc`] text for a completed DMARC check.
+fn dmarc_text(output: &DmarcOutput) -> String {
+    let domain = output.domain();
+    if domain.is_empty() {
+        // mail-auth exempts messages without a single From domain from DMARC.
+        return "none (the message has no single From domain)".into();
+    }
+    let result = output.result();
+    let (keyword, error) = match &result {
+        DmarcResult::Pass => ("pass", None),
+        DmarcResult::Fail(_) => ("fail", None),
+        DmarcResult::TempError(err) => ("temperror", Some(err)),
+        DmarcResult::PermError(err) => ("permerror", Some(err)),
+        DmarcResult::None => ("none", None),
+    };
+    match (output.dmarc_record(), error) {
+        (_, Some(err)) => format!("{keyword} (from={domain}: {})", describe_dns_error(err)),
+        (Some(_), None) => {
+            let policy = match output.policy() {
+                Policy::Reject => "reject",
+                Policy::Quarantine => "quarantine",
+                Policy::None | Policy::Unspecified => "none",
+            };
+            format!("{keyword} (p={policy}, from={domain})")
+        }
+        (None, None) => format!("{keyword} (no DMARC record for {domain})"),
+    }
+}
+
+/// A short phrase for an error met while looking up SPF or DMARC records.
+fn describe_dns_error(err: &AuthError) -> String {
+    match err {
+        AuthError::Dns(DnsError::Resolver(msg)) if msg.is_empty() => "DNS error".into(),
+        AuthError::Dns(DnsError::Resolver(msg)) => format!("DNS error: {msg}"),
+        AuthError::Dns(DnsError::RecordNotFound(code)) => format!("no record found ({code})"),
+        AuthError::Dns(DnsError::InvalidRecordType) | AuthError::ParseError => {
+            "invalid DNS record".into()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -412,6 +825,8 @@ mod tests {
     use mail_auth::common::parse::TxtRecordParser;
     use mail_auth::common::verify::DomainKey;
     use mail_auth::dkim::DkimSigner;
+    use mail_auth::dmarc::Dmarc;
+    use mail_auth::spf::Spf;
     use std::borrow::Borrow;
     use std::collections::HashMap;
     use std::hash::Hash;
@@ -433,8 +848,12 @@ mod tests {
         }
 
         fn put(&self, selector: &str, domain: &str, txt: Txt) {
-            let name = format!("{selector}._domainkey.{domain}.");
-            self.0.lock().unwrap().insert(name.into_boxed_str(), txt);
+            self.put_name(&format!("{selector}._domainkey.{domain}."), txt);
+        }
+
+        /// Stores `txt` as the TXT lookup result for the fully qualified `name`.
+        fn put_name(&self, name: &str, txt: Txt) {
+            self.0.lock().unwrap().insert(name.into(), txt);
         }
     }
 
@@ -932,7 +1351,8 @@ mod tests {
     }
 
     /// Starts dnsmasq on 127.0.0.1 at a free high port serving `txt_records`
-    /// (`name,text`, text without commas); everything else below example.test is NXDOMAIN.
+    /// (`name,text`, text without commas); everything else below test is NXDOMAIN
+    /// (DMARC's tree walk also asks for `_dmarc.test`).
     fn start_dnsmasq(binary: &std::path::Path, txt_records: &[String]) -> Dnsmasq {
         use std::process::{Command, Stdio};
         for _attempt in 0..5 {
@@ -952,7 +1372,7 @@ mod tests {
                     "--listen-address=127.0.0.1",
                     "--pid-file",
                     "--log-facility=-",
-                    "--local=/example.test/",
+                    "--local=/test/",
                 ])
                 .args(txt_records.iter().map(|r| format!("--txt-record={r}")))
                 .stdin(Stdio::null())
@@ -1031,6 +1451,415 @@ mod tests {
             &verifier.verify_aligned(unknown.as_bytes(), &allowed).await,
             "no DKIM key record found at nosel._domainkey.example.test",
         );
+        drop(server);
+    }
+
+    // --- authentication_results ---
+
+    const SPF_RECORD: &str = "v=spf1 ip4:127.0.0.1 -all";
+    const DMARC_RECORD: &str = "v=DMARC1; p=reject";
+    const RECEIVER: &str = "certmail.test";
+
+    fn nxdomain() -> Txt {
+        Txt::Error(AuthError::Dns(DnsError::RecordNotFound(
+            mail_auth::hickory_resolver::proto::op::ResponseCode::NXDomain,
+        )))
+    }
+
+    /// A cache publishing, for example.test, the DKIM key `dkim_record` at `sel` (if any),
+    /// the SPF record [`SPF_RECORD`] (if `spf`, else no SPF record) and the DMARC record
+    /// [`DMARC_RECORD`]; `_dmarc.test` does not exist. Nothing the checks below need is
+    /// left to the (unreachable) resolver.
+    fn reply_cache(dkim_record: Option<&str>, spf: bool) -> KeyCache {
+        let cache = KeyCache::new();
+        if let Some(record) = dkim_record {
+            cache.publish("sel", "example.test", record);
+        }
+        let spf_txt = if spf {
+            Txt::from(Spf::parse(SPF_RECORD.as_bytes()).expect("SPF record parses"))
+        } else {
+            Txt::Error(AuthError::Dns(DnsError::RecordNotFound(
+                mail_auth::hickory_resolver::proto::op::ResponseCode::NoError,
+            )))
+        };
+        cache.put_name("example.test.", spf_txt);
+        cache.put_name(
+            "_dmarc.example.test.",
+            Txt::from(Dmarc::parse(DMARC_RECORD.as_bytes()).expect("DMARC record parses")),
+        );
+        cache.put_name("_dmarc.test.", nxdomain());
+        cache
+    }
+
+    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    async fn reply_results(
+        raw: &[u8],
+        client_ip: Option<IpAddr>,
+        helo: Option<&str>,
+        mail_from: &str,
+        cache: &KeyCache,
+    ) -> AuthResults {
+        offline_verifier()
+            .authentication_results_with_cache(
+                raw,
+                client_ip,
+                helo,
+                mail_from,
+                RECEIVER,
+                Some(cache),
+            )
+            .await
+    }
+
+    fn assert_results_well_formed(results: &AuthResults) {
+        assert!(!results.dkim.is_empty(), "{results:?}");
+        for line in results.dkim.iter().chain([&results.spf, &results.dmarc]) {
+            assert_sentence(line);
+        }
+        assert!(
+            results.header.starts_with(&format!("{RECEIVER};")),
+            "{results:?}"
+        );
+        assert!(!results.header.ends_with('\n'), "{results:?}");
+    }
+
+    #[tokio::test]
+    async fn reply_all_checks_pass() {
+        let (pkcs8, record) = key_pair();
+        let cache = reply_cache(Some(&record), true);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let results = reply_results(
+            raw.as_bytes(),
+            Some(LOCALHOST),
+            Some("mx.example.test"),
+            "<Bob@example.test>",
+            &cache,
+        )
+        .await;
+        assert_eq!(
+            results.dkim,
+            vec!["pass (d=example.test s=sel)".to_string()]
+        );
+        assert_eq!(results.spf, "pass (mailfrom=Bob@example.test ip=127.0.0.1)");
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        for needle in [
+            "dkim=pass header.d=example.test header.s=sel",
+            "spf=pass",
+            "smtp.mailfrom=Bob@example.test",
+            "dmarc=pass header.from=example.test policy.dmarc=reject",
+        ] {
+            assert!(
+                results.header.contains(needle),
+                "{needle}: {}",
+                results.header
+            );
+        }
+        assert_results_well_formed(&results);
+
+        // The evidence survives a serde round trip.
+        let text = toml::to_string(&results).expect("serialize");
+        assert_eq!(
+            toml::from_str::<AuthResults>(&text).expect("parse"),
+            results
+        );
+    }
+
+    #[tokio::test]
+    async fn reply_aligned_dkim_passes_dmarc_despite_spf_fail() {
+        let (pkcs8, record) = key_pair();
+        let cache = reply_cache(Some(&record), true);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let other_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+        let results = reply_results(
+            raw.as_bytes(),
+            Some(other_ip),
+            Some("mx.example.test"),
+            "bob@example.test",
+            &cache,
+        )
+        .await;
+        assert_eq!(
+            results.dkim,
+            vec!["pass (d=example.test s=sel)".to_string()]
+        );
+        assert_eq!(results.spf, "fail (mailfrom=bob@example.test ip=127.0.0.2)");
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        assert!(results.header.contains("spf=fail"), "{}", results.header);
+        assert_results_well_formed(&results);
+
+        // The other way round: a broken signature, but aligned SPF passes DMARC.
+        let tampered = raw.replace("signed contract", "forged contract");
+        let results = reply_results(
+            tampered.as_bytes(),
+            Some(LOCALHOST),
+            None,
+            "bob@example.test",
+            &cache,
+        )
+        .await;
+        assert_eq!(
+            results.dkim,
+            vec!["neutral (d=example.test s=sel: body hash mismatch)".to_string()]
+        );
+        assert_eq!(results.spf, "pass (mailfrom=bob@example.test ip=127.0.0.1)");
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        assert!(
+            results.header.contains("dkim=neutral"),
+            "{}",
+            results.header
+        );
+        assert_results_well_formed(&results);
+    }
+
+    #[tokio::test]
+    async fn reply_without_signature_or_spf_record_fails_dmarc() {
+        let cache = reply_cache(None, false);
+        let raw = message("alice@example.test");
+
+        let results = reply_results(
+            raw.as_bytes(),
+            Some(LOCALHOST),
+            Some("mx.example.test"),
+            "bob@example.test",
+            &cache,
+        )
+        .await;
+        assert_eq!(results.dkim, vec!["none".to_string()]);
+        assert_eq!(results.spf, "none (mailfrom=bob@example.test ip=127.0.0.1)");
+        // A DMARC record exists but nothing aligned passed: mail-auth reports fail.
+        assert_eq!(results.dmarc, "fail (p=reject, from=example.test)");
+        assert!(!results.header.contains("dkim="), "{}", results.header);
+        assert!(results.header.contains("spf=none"), "{}", results.header);
+        assert!(results.header.contains("dmarc=fail"), "{}", results.header);
+        assert_results_well_formed(&results);
+    }
+
+    #[tokio::test]
+    async fn reply_unparseable_message_is_reported() {
+        let cache = reply_cache(None, true);
+        for raw in [&b""[..], b"\r\n\r\nbody only"] {
+            let results =
+                reply_results(raw, Some(LOCALHOST), None, "bob@example.test", &cache).await;
+            assert_eq!(
+                results.dkim,
+                vec!["permerror (the message could not be parsed)".to_string()]
+            );
+            assert_eq!(results.dmarc, "permerror (the message could not be parsed)");
+            // SPF depends on the envelope only.
+            assert_eq!(results.spf, "pass (mailfrom=bob@example.test ip=127.0.0.1)");
+            assert!(
+                results.header.contains("dkim=permerror (no headers found)"),
+                "{}",
+                results.header
+            );
+            assert_results_well_formed(&results);
+        }
+    }
+
+    #[tokio::test]
+    async fn reply_null_sender_uses_helo_and_missing_client_address() {
+        let (pkcs8, record) = key_pair();
+        let cache = reply_cache(Some(&record), true);
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let results = reply_results(
+            raw.as_bytes(),
+            Some(LOCALHOST),
+            Some("Example.TEST"),
+            "<>",
+            &cache,
+        )
+        .await;
+        assert_eq!(results.spf, "pass (helo=example.test ip=127.0.0.1)");
+        assert!(
+            results.header.contains("smtp.helo=example.test"),
+            "{}",
+            results.header
+        );
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+
+        let results = reply_results(raw.as_bytes(), None, Some("example.test"), "", &cache).await;
+        assert_eq!(results.spf, "none (no client address)");
+        assert!(!results.header.contains("spf="), "{}", results.header);
+        assert_eq!(
+            results.dkim,
+            vec!["pass (d=example.test s=sel)".to_string()]
+        );
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+
+        let results = reply_results(raw.as_bytes(), Some(LOCALHOST), None, "<>", &cache).await;
+        assert_eq!(
+            results.spf,
+            "none (neither a MAIL FROM nor a HELO identity)"
+        );
+        assert_results_well_formed(&results);
+    }
+
+    #[tokio::test]
+    async fn reply_dns_trouble_is_temperror_within_the_deadline() {
+        // No cache, and nothing listens at the configured name server.
+        let (pkcs8, _) = key_pair();
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let started = std::time::Instant::now();
+        let results = offline_verifier()
+            .authentication_results(
+                raw.as_bytes(),
+                Some(LOCALHOST),
+                Some("mx.example.test"),
+                "bob@example.test",
+                RECEIVER,
+            )
+            .await;
+        assert!(started.elapsed() < VERIFY_DEADLINE + Duration::from_secs(1));
+        assert_eq!(results.dkim.len(), 1);
+        assert!(
+            results.dkim[0].starts_with("temperror (d=example.test s=sel"),
+            "{results:?}"
+        );
+        assert_eq!(
+            results.spf,
+            "temperror (mailfrom=bob@example.test ip=127.0.0.1)"
+        );
+        assert!(
+            results
+                .dmarc
+                .starts_with("temperror (from=example.test: DNS error"),
+            "{results:?}"
+        );
+        assert!(
+            results.header.contains("dmarc=temperror"),
+            "{}",
+            results.header
+        );
+        assert_results_well_formed(&results);
+    }
+
+    #[tokio::test]
+    async fn reply_garbage_never_panics() {
+        let (pkcs8, record) = key_pair();
+        let cache = reply_cache(Some(&record), true);
+        let signed = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let verifier = offline_verifier();
+        for round in 0..60 {
+            let mut bytes = signed.clone().into_bytes();
+            for _ in 0..6 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let pos = (state % bytes.len() as u64) as usize;
+                bytes[pos] = (state >> 32) as u8;
+            }
+            let mail_from = ["<>", "bob@example.test", "\r\n<x@\u{e9}.test>", "@"][round % 4];
+            let helo = [
+                None,
+                Some("[127.0.0.1]"),
+                Some("a\r\nb"),
+                Some("mx.example.test"),
+            ][round % 4];
+            let results = verifier
+                .authentication_results_with_cache(
+                    &bytes,
+                    Some(LOCALHOST),
+                    helo,
+                    mail_from,
+                    RECEIVER,
+                    Some(&cache),
+                )
+                .await;
+            assert_results_well_formed(&results);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reply_results_through_real_dns_with_dnsmasq() {
+        let Some(binary) = find_dnsmasq() else {
+            eprintln!(
+                "SKIPPED reply_results_through_real_dns_with_dnsmasq: dnsmasq not found on PATH \
+                 (install the dnsmasq-base package)"
+            );
+            return;
+        };
+        let (pkcs8, record) = key_pair();
+        let server = start_dnsmasq(
+            &binary,
+            &[
+                format!("sel._domainkey.example.test,{record}"),
+                format!("example.test,{SPF_RECORD}"),
+                format!("_dmarc.example.test,{DMARC_RECORD}"),
+            ],
+        );
+        let verifier = DkimVerifier::new(&[SocketAddr::from(([127, 0, 0, 1], server.port))])
+            .expect("verifier");
+        let raw = sign(
+            &message("alice@example.test"),
+            &pkcs8,
+            "example.test",
+            "sel",
+        );
+
+        let results = verifier
+            .authentication_results(
+                raw.as_bytes(),
+                Some(LOCALHOST),
+                Some("mx.example.test"),
+                "<bob@example.test>",
+                RECEIVER,
+            )
+            .await;
+        assert_eq!(
+            results.dkim,
+            vec!["pass (d=example.test s=sel)".to_string()]
+        );
+        assert_eq!(results.spf, "pass (mailfrom=bob@example.test ip=127.0.0.1)");
+        assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        assert_results_well_formed(&results);
+
+        // Unsigned, from a foreign address, sender domain without SPF record (NXDOMAIN).
+        let results = verifier
+            .authentication_results(
+                message("alice@example.test").as_bytes(),
+                Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+                Some("mx.example.test"),
+                "bob@nospf.example.test",
+                RECEIVER,
+            )
+            .await;
+        assert_eq!(results.dkim, vec!["none".to_string()]);
+        assert_eq!(
+            results.spf,
+            "none (mailfrom=bob@nospf.example.test ip=127.0.0.2)"
+        );
+        assert_eq!(results.dmarc, "fail (p=reject, from=example.test)");
+        assert_results_well_formed(&results);
         drop(server);
     }
 }

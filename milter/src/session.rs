@@ -16,7 +16,8 @@ use crate::reply::Reply;
 use crate::split::split;
 use crate::subject::parse_subject;
 use certmail_protocol::{
-    AuthMethod, Committed, CustomerInfo, CustomerPolicy, Request, Response, Submission,
+    Answer, AnswerKind, AuthEvidence, AuthMethod, Committed, CustomerInfo, CustomerPolicy, Request,
+    Response, Submission,
 };
 use indymilter::{
     Actions, Callbacks, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts,
@@ -55,6 +56,8 @@ struct Message {
     auth_login: Option<String>,
     auth_mech: Option<String>,
     target: Option<Target>,
+    /// Set instead of `target` for a reply or a delivery report.
+    answer: Option<AnswerTarget>,
     /// The contract recipients as Postfix passed them, for deletion at end of message.
     contract_rcpts: Vec<String>,
     ordinary_rcpts: usize,
@@ -68,6 +71,13 @@ struct Target {
     address: String,
     /// Set when SMTP AUTH already proved the sender; `None` means DKIM decides at EOM.
     auth: Option<AuthMethod>,
+}
+
+/// A reply or bounce address whose token certd knows.
+struct AnswerTarget {
+    token: String,
+    kind: AnswerKind,
+    address: String,
 }
 
 /// The decision at RCPT for a submission address.
@@ -229,7 +239,7 @@ pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
                 let queue_id = macro_str(&cx.macros, c"i");
                 let conn = cx.data.get_or_insert_with(Conn::default);
                 conn.msg.queue_id = queue_id;
-                if conn.msg.target.is_none() {
+                if conn.msg.target.is_none() && conn.msg.answer.is_none() {
                     // Ordinary mail: stop here, Postfix calls us no more for this message.
                     Status::Accept
                 } else {
@@ -328,28 +338,22 @@ async fn rcpt_stage(milter: &Milter, conn: &mut Conn, rcpt: &str) -> (Status, Op
             conn.msg.ordinary_rcpts += 1;
             (Status::Continue, None)
         }
-        Recipient::Reply { address, .. } | Recipient::Bounce { address, .. } => (
-            Status::Reject,
-            Some(Reply::new(
-                550,
-                "5.1.1",
-                format!("<{address}>: no contract is waiting for an answer at this address"),
-            )),
-        ),
+        Recipient::Reply { token, address } => {
+            answer_rcpt(milter, conn, rcpt, token, AnswerKind::Reply, address).await
+        }
+        Recipient::Bounce { token, address } => {
+            answer_rcpt(milter, conn, rcpt, token, AnswerKind::Bounce, address).await
+        }
         Recipient::Submission { customer, address } => {
+            if conn.msg.answer.is_some() {
+                return (Status::Tempfail, Some(one_per_message(&address)));
+            }
             if let Some(t) = &conn.msg.target {
                 if t.customer.name == customer {
                     conn.msg.contract_rcpts.push(rcpt.to_string());
                     return (Status::Continue, None);
                 }
-                return (
-                    Status::Tempfail,
-                    Some(Reply::new(
-                        452,
-                        "4.5.3",
-                        format!("one certmail customer per message: send to <{address}> in a separate message"),
-                    )),
-                );
+                return (Status::Tempfail, Some(one_per_message(&address)));
             }
             let info = match milter
                 .certd
@@ -399,6 +403,75 @@ async fn rcpt_stage(milter: &Milter, conn: &mut Conn, rcpt: &str) -> (Status, Op
     }
 }
 
+fn one_per_message(address: &str) -> Reply {
+    Reply::new(
+        452,
+        "4.5.3",
+        format!("one contract per message: send to <{address}> in a separate message"),
+    )
+}
+
+/// RCPT of `reply+<token>@` / `bounce+<token>@`: known tokens only, so forged or stale
+/// addresses are refused before the body is sent.
+async fn answer_rcpt(
+    milter: &Milter,
+    conn: &mut Conn,
+    rcpt: &str,
+    token: String,
+    kind: AnswerKind,
+    address: String,
+) -> (Status, Option<Reply>) {
+    if let Some(a) = &conn.msg.answer {
+        if a.token == token && a.kind == kind {
+            conn.msg.contract_rcpts.push(rcpt.to_string());
+            return (Status::Continue, None);
+        }
+    }
+    if conn.msg.answer.is_some() || conn.msg.target.is_some() {
+        return (Status::Tempfail, Some(one_per_message(&address)));
+    }
+    match milter
+        .certd
+        .call(Request::LookupToken {
+            token: token.clone(),
+        })
+        .await
+    {
+        Ok(Response::Token(Some(_))) => {
+            conn.msg.answer = Some(AnswerTarget {
+                token,
+                kind,
+                address,
+            });
+            conn.msg.contract_rcpts.push(rcpt.to_string());
+            (Status::Continue, None)
+        }
+        Ok(Response::Token(None)) => {
+            log::info!(
+                "from=<{}> rcpt=<{address}> client={} rejected: unknown answer token",
+                conn.msg.envelope_from,
+                conn.client_addr.as_deref().unwrap_or("-")
+            );
+            (
+                Status::Reject,
+                Some(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{address}>: no contract is waiting for an answer at this address"),
+                )),
+            )
+        }
+        Ok(other) => {
+            log::error!("certd answered a token look-up with {other:?}");
+            (Status::Tempfail, Some(certd_unavailable()))
+        }
+        Err(e) => {
+            log::error!("rcpt=<{address}>: {e}");
+            (Status::Tempfail, Some(certd_unavailable()))
+        }
+    }
+}
+
 fn certd_unavailable() -> Reply {
     Reply::tempfail("the certification service is temporarily unavailable; please try again later")
 }
@@ -412,6 +485,36 @@ async fn eom_stage(milter: &Milter, cx: &mut EomContext<Conn>) -> Status {
         conn.msg.queue_id = queue_id;
     }
     let msg = std::mem::take(&mut conn.msg);
+    if let Some(answer) = msg.answer.as_ref() {
+        let leading_space = conn.leading_space;
+        let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
+        let committed = match hand_over_answer(milter, conn, &msg, answer).await {
+            Ok(c) => c,
+            Err(r) => {
+                log::info!(
+                    "queue={qid} from=<{}> rcpt=<{}> {r}",
+                    msg.envelope_from,
+                    answer.address
+                );
+                return set_reply(&mut cx.reply, &r);
+            }
+        };
+        log::info!(
+            "queue={qid} contract={} serial={} from=<{}> rcpt=<{}> {:?} stored",
+            committed.contract_id,
+            committed.serial,
+            msg.envelope_from,
+            answer.address,
+            answer.kind
+        );
+        return match finish(milter, cx, &msg, &committed, leading_space).await {
+            Ok(status) => status,
+            Err(e) => {
+                log::error!("queue={qid}: milter action failed: {e}");
+                set_reply(&mut cx.reply, &certd_unavailable())
+            }
+        };
+    }
     let Some(target) = msg.target.as_ref() else {
         return Status::Accept;
     };
@@ -532,6 +635,75 @@ async fn hand_over(
         }
         Ok(other) => {
             log::error!("certd answered a submission with {other:?}");
+            Err(certd_unavailable())
+        }
+        Err(e) => {
+            log::error!("{e}");
+            Err(certd_unavailable())
+        }
+    }
+}
+
+/// A reply or DSN: its authentication evidence, then the handoff.
+async fn hand_over_answer(
+    milter: &Milter,
+    conn: &Conn,
+    msg: &Message,
+    a: &AnswerTarget,
+) -> Result<Committed, Reply> {
+    let ip = conn.client_addr.as_deref().and_then(|s| s.parse().ok());
+    let receiver = milter
+        .config
+        .contract_domains
+        .first()
+        .map(String::as_str)
+        .unwrap_or("localhost");
+    let auth = milter
+        .dkim
+        .authentication_results(
+            &msg.raw,
+            ip,
+            conn.helo.as_deref(),
+            &msg.envelope_from,
+            receiver,
+        )
+        .await;
+    let answer = Answer {
+        token: a.token.clone(),
+        kind: a.kind,
+        recipient: a.address.clone(),
+        envelope_from: msg.envelope_from.clone(),
+        queue_id: msg.queue_id.clone(),
+        client_addr: conn.client_addr.clone(),
+        client_name: conn.client_name.clone(),
+        helo: conn.helo.clone(),
+        auth: Some(AuthEvidence {
+            dkim: auth.dkim,
+            spf: auth.spf,
+            dmarc: auth.dmarc,
+            header: auth.header,
+        }),
+        dedupe_key: dedupe_key(&a.token, &msg.raw),
+        raw: msg.raw.clone(),
+    };
+    certd_result(milter.certd.call(Request::Answer(Box::new(answer))).await)
+}
+
+/// Maps certd's answer to a handoff: committed, or the SMTP reply to give instead.
+fn certd_result(r: Result<Response, crate::client::ClientError>) -> Result<Committed, Reply> {
+    match r {
+        Ok(Response::Committed(c)) => Ok(c),
+        Ok(Response::Refused(r)) => Err(Reply {
+            code: r.code,
+            enhanced: static_enhanced(&r.enhanced),
+            text: r.text,
+        }),
+        Ok(Response::Error { message }) => {
+            log::error!("certd could not store the message: {message}");
+            Err(certd_unavailable())
+        }
+        Ok(other) => {
+            log::error!("certd answered a handoff with {other:?}");
             Err(certd_unavailable())
         }
         Err(e) => {

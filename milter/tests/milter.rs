@@ -38,7 +38,8 @@ fn fake_certd(path: &Path) -> Arc<Mutex<Vec<Request>>> {
                     }))
                 }
                 Request::LookupCustomer { .. } => Response::Customer(None),
-                Request::Submit(_) => Response::Committed(Committed {
+                Request::LookupToken { .. } => Response::Token(None),
+                Request::Submit(_) | Request::Answer(_) => Response::Committed(Committed {
                     contract_id: "c0ffee".into(),
                     serial: 42,
                     duplicate: false,

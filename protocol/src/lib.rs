@@ -30,6 +30,6 @@ pub mod socket;
 
 pub use codec::{read_frame, write_frame, CodecError, MAX_FRAME_DEFAULT, VERSION};
 pub use message::{
-    AttachmentInfo, AuthMethod, Committed, CustomerInfo, CustomerPolicy, Destination, Refusal,
-    Request, Response, Submission,
+    Answer, AnswerKind, AttachmentInfo, AuthEvidence, AuthMethod, Committed, CustomerInfo,
+    CustomerPolicy, Destination, Refusal, Request, Response, Submission, TokenInfo,
 };

@@ -14,6 +14,10 @@ pub enum Request {
     LookupCustomer { name: String },
     /// A contract submission, fully split. certd answers only after it committed the contract.
     Submit(Box<Submission>),
+    /// RCPT-time check of a `reply+<token>@` or `bounce+<token>@` address.
+    LookupToken { token: String },
+    /// A counterparty's reply or a delivery report, answered after certd committed it.
+    Answer(Box<Answer>),
 }
 
 /// What certd answers.
@@ -23,6 +27,8 @@ pub enum Response {
     Pong,
     /// `None`: no such customer.
     Customer(Option<CustomerInfo>),
+    /// `None`: no contract is waiting at this token.
+    Token(Option<TokenInfo>),
     /// The submission is durably stored (SQLite commit done).
     Committed(Committed),
     /// A permanent refusal that the milter passes on as an SMTP 5xx.
@@ -108,6 +114,53 @@ pub struct Submission {
     /// Hex SHA-256 identifying this message across SMTP retries (see `docs/protocol.md`).
     pub dedupe_key: String,
     /// The message as Postfix passed it to the milter, CRLF line ends.
+    #[serde(with = "serde_bytes")]
+    pub raw: Vec<u8>,
+}
+
+/// The contract behind a reply token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub contract_id: String,
+    pub serial: u64,
+}
+
+/// Which reserved address an answer came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerKind {
+    /// `reply+<token>@`: the counterparty's answer.
+    Reply,
+    /// `bounce+<token>@`: a delivery status notification (RFC 3464).
+    Bounce,
+}
+
+/// Sender authentication evidence of an answer (recorded, never used to refuse it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthEvidence {
+    /// One line per DKIM signature, e.g. `pass (d=example.test s=sel)`.
+    pub dkim: Vec<String>,
+    pub spf: String,
+    pub dmarc: String,
+    /// RFC 8601 Authentication-Results header value.
+    pub header: String,
+}
+
+/// A reply or a delivery report for a contract, as received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub token: String,
+    pub kind: AnswerKind,
+    /// The envelope recipient as given.
+    pub recipient: String,
+    pub envelope_from: String,
+    pub queue_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_name: Option<String>,
+    pub helo: Option<String>,
+    pub auth: Option<AuthEvidence>,
+    /// See [`Submission::dedupe_key`].
+    pub dedupe_key: String,
     #[serde(with = "serde_bytes")]
     pub raw: Vec<u8>,
 }

@@ -340,3 +340,63 @@ mod tests {
         assert!(!e.contains_key("lower"));
     }
 }
+
+/// Signs `message` with the sandbox's DKIM key (Ed25519, PKCS#8 PEM at `key_pem`), as a
+/// customer's outbound MTA would, and returns the message with its DKIM-Signature header.
+pub fn dkim_sign(message: &[u8], key_pem: &Path, domain: &str, selector: &str) -> Vec<u8> {
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::dkim::DkimSigner;
+    let pem = std::fs::read_to_string(key_pem).expect("read DKIM key");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = data_encoding::BASE64
+        .decode(b64.as_bytes())
+        .expect("PEM base64");
+    let key = Ed25519Key::from_pkcs8_maybe_unchecked_der(&der).expect("Ed25519 PKCS#8 key");
+    let signature = DkimSigner::from_key(key)
+        .domain(domain)
+        .selector(selector)
+        .headers(["From", "To", "Subject", "Message-ID", "Date"])
+        .sign(message)
+        .expect("sign");
+    let mut out = signature.to_header().into_bytes();
+    out.extend_from_slice(message);
+    out
+}
+
+/// A header field's value from a raw message (first occurrence, unfolded).
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let head = text.split("\n\n").next().unwrap_or("");
+    let mut found: Option<String> = None;
+    for line in head.lines() {
+        if let Some(v) = found.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                v.push(' ');
+                v.push_str(line.trim());
+                continue;
+            }
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            if n.eq_ignore_ascii_case(name) {
+                found = Some(v.trim().to_string());
+            }
+        }
+    }
+    found
+}
+
+impl Sandbox {
+    /// Waits (bounded) until the contract `id` reaches `state`; returns its `show --json`.
+    pub fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let show = self.cli_json(&["contracts", "show", id, "--json"]);
+            if show["contract"]["state"] == state || Instant::now() > deadline {
+                return show;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}

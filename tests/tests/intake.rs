@@ -385,3 +385,55 @@ fn encoded_japanese_subject_and_html_only_body_are_understood() {
         "HTML must be rendered to text: {text}"
     );
 }
+
+#[test]
+fn dkim_customer_is_authenticated_by_an_aligned_signature_only() {
+    let sb = Sandbox::up("dkim");
+    let key = std::path::PathBuf::from(sb.get("DKIM_KEY"));
+    let (domain, selector) = (sb.get("DKIM_DOMAIN"), sb.get("DKIM_SELECTOR"));
+    let to = sb.get("DKIM_CUSTOMER_ADDRESS");
+    let from = format!("legal@{domain}");
+    let msg = mime_message(
+        &from,
+        to,
+        "carol@example.test Supply agreement",
+        "Supply terms.",
+        &[],
+    );
+
+    // Signed by the customer's domain, sent without SMTP AUTH as a company MTA would.
+    let signed = certmail_e2e::dkim_sign(&msg, &key, domain, selector);
+    let mut s = Smtp::connect(sb.smtp_port());
+    let out = transaction(&mut s, &from, &[to], &signed);
+    s.quit();
+    assert_eq!(out.rcpts[0].code, 250, "{out:?}");
+    assert_eq!(
+        out.data.as_ref().map(|d| d.code),
+        Some(250),
+        "{out:?}\n{}",
+        sb.log("certmilter.log")
+    );
+    let list = sb.contracts();
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_str().unwrap_or_default();
+    let c = &sb.cli_json(&["contracts", "show", id, "--json"])["contract"];
+    assert_eq!(c["auth_method"], "dkim");
+    assert_eq!(c["auth_identity"], format!("d={domain}; s={selector}"));
+
+    // The same message altered after signing, and an unsigned one: 550 5.7.1 with the reason.
+    let mut tampered = signed.clone();
+    let pos = tampered
+        .windows(13)
+        .position(|w| w == b"Supply terms.")
+        .expect("body");
+    tampered[pos] = b's';
+    for (what, m) in [("tampered", tampered), ("unsigned", msg.clone())] {
+        let mut s = Smtp::connect(sb.smtp_port());
+        let out = transaction(&mut s, &from, &[to], &m);
+        s.quit();
+        let d = out.data.expect("DATA sent");
+        assert_eq!(d.status(), "550 5.7.1", "{what}: {d:?}");
+        assert!(d.text.contains("DKIM"), "{what}: {d:?}");
+    }
+    assert_eq!(sb.contracts().len(), 1);
+}

@@ -1,9 +1,11 @@
 //! Contracts, their parts and their event log.
 
 use super::chain::{event_hash, ChainError, GENESIS};
+use super::lifecycle::apply;
 use super::outbox::enqueue;
 use super::{rfc3339_now, unix_now, Store};
 use crate::error::Error;
+use crate::lifecycle::Event;
 use crate::outbox::Effect;
 use certmail_protocol::{AuthMethod, Committed, Destination, Refusal, Submission};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -52,6 +54,8 @@ pub struct ContractRow {
     pub helo: Option<String>,
     pub raw_sha256: String,
     pub raw_size: i64,
+    /// Unix seconds; set once the request phase started.
+    pub deadline_at: Option<i64>,
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -90,11 +94,21 @@ fn refusal(code: u16, enhanced: &str, text: String) -> SubmitOutcome {
 }
 
 /// 128 random bits, RFC 4648 base32 lower-case without padding (26 characters).
-fn new_contract_id() -> String {
+fn random_base32() -> String {
     let bytes: [u8; 16] = rand::random();
     data_encoding::BASE32_NOPAD
         .encode(&bytes)
         .to_ascii_lowercase()
+}
+
+fn new_contract_id() -> String {
+    random_base32()
+}
+
+/// A reply token: as unguessable as the contract id, and independent of it, so that knowing
+/// one contract's id or another destination's token reveals nothing.
+pub(crate) fn new_token() -> String {
+    random_base32()
 }
 
 impl Store {
@@ -194,16 +208,14 @@ impl Store {
                     s.dedupe_key,
                 ],
             )?;
-            let mut dests = Vec::new();
             for (i, d) in s.destinations.iter().enumerate() {
                 let (kind, addr) = match d {
                     Destination::Email(a) => ("email", a),
                     Destination::Phone(p) => ("phone", p),
                 };
-                dests.push(addr.clone());
                 tx.execute(
-                    "INSERT INTO destinations (contract_id, position, kind, address) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, i as i64, kind, addr],
+                    "INSERT INTO destinations (contract_id, position, kind, address, token) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, i as i64, kind, addr, new_token()],
                 )?;
             }
             for (i, a) in s.attachments.iter().enumerate() {
@@ -245,6 +257,10 @@ impl Store {
                 },
                 unix_now(),
             )?;
+            // Same transaction: a stored contract is always a requested one.
+            if let Err(illegal) = apply(tx, &id, &Event::Start, "requested", json!({}), "")? {
+                return Err(Error::Database(format!("cannot start contract {id}: {illegal}")));
+            }
             Ok(SubmitOutcome::Committed(Committed {
                 contract_id: id,
                 serial: serial as u64,
@@ -296,7 +312,7 @@ impl Store {
                 "SELECT c.id, c.serial, cu.name, c.state, c.submitted_at, c.subject_text,
                     c.recipient, c.envelope_from, c.from_header, c.message_id, c.subject,
                     c.body_text, c.auth_method, c.auth_identity, c.queue_id, c.client_addr,
-                    c.client_name, c.helo, c.raw_sha256, c.raw_size
+                    c.client_name, c.helo, c.raw_sha256, c.raw_size, c.deadline_at
                  FROM contracts c JOIN customers cu ON cu.id = c.customer_id
                  WHERE c.id = ?1 OR c.serial = ?2",
                 params![id_or_serial, by_serial],
@@ -325,6 +341,7 @@ impl Store {
                         helo: r.get(17)?,
                         raw_sha256: r.get(18)?,
                         raw_size: r.get(19)?,
+                        deadline_at: r.get(20)?,
                         attachments: Vec::new(),
                     })
                 },
@@ -503,19 +520,27 @@ pub(crate) mod tests {
         assert!(!c.duplicate);
         assert_eq!(c.contract_id.len(), 26);
         let row = s.contract(&c.contract_id).unwrap().unwrap();
-        assert_eq!(row.summary.state, STATE_RECEIVED);
+        // Stored and requested in the same transaction.
+        assert_eq!(row.summary.state, "requested");
+        assert!(row.deadline_at.is_some());
         assert_eq!(row.summary.destinations, vec!["bob@example.test"]);
         assert_eq!(row.attachments.len(), 1);
         assert_eq!(row.auth_method, "smtp-auth");
         let raw = s.raw_message(&c.contract_id).unwrap().unwrap();
         assert_eq!(row.raw_sha256, hex::encode(Sha256::digest(&raw)));
         let events = s.events(&c.contract_id).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, "submitted");
-        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(1));
+        let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["submitted", "requested"]);
+        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(2));
         let due = s.pending_outbox().unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].idempotency_key, format!("receipt:{}", c.contract_id));
+        let keys: Vec<_> = due.iter().map(|d| d.idempotency_key.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                format!("receipt:{}", c.contract_id),
+                format!("request:{}:bob@example.test", c.contract_id)
+            ]
+        );
         // Found by serial too.
         assert!(s.contract("1").unwrap().is_some());
     }
@@ -530,7 +555,7 @@ pub(crate) mod tests {
         let b = committed(s.submit(&submission("k2")).unwrap());
         assert_eq!(b.serial, 2);
         assert_eq!(s.list_contracts(&ListFilter::default()).unwrap().len(), 2);
-        assert_eq!(s.pending_outbox().unwrap().len(), 2);
+        assert_eq!(s.pending_outbox().unwrap().len(), 4);
     }
 
     #[test]
@@ -562,7 +587,7 @@ pub(crate) mod tests {
             append_event(&tx, &c.contract_id, "note", &json!({"n": 2})).unwrap();
             tx.commit().unwrap();
         }
-        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(2));
+        assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(3));
         let upd = s
             .conn()
             .execute("UPDATE events SET data = '{}' WHERE seq = 1", []);
@@ -572,12 +597,12 @@ pub(crate) mod tests {
         s.conn()
             .execute_batch(
                 "DROP TRIGGER events_append_only_update;
-                 UPDATE events SET data = '{\"n\":3}' WHERE seq = 2;",
+                 UPDATE events SET data = '{\"n\":3}' WHERE seq = 3;",
             )
             .unwrap();
         assert_eq!(
             s.verify_chain(&c.contract_id).unwrap(),
-            Err(ChainError::Content { seq: 2 })
+            Err(ChainError::Content { seq: 3 })
         );
     }
 

@@ -9,6 +9,7 @@
 mod chain;
 mod contracts;
 mod customers;
+pub(crate) mod lifecycle;
 mod outbox;
 
 pub use chain::{ChainError, GENESIS};
@@ -23,7 +24,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema_v1.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("schema_v1.sql")),
+        M::up(include_str!("schema_v2.sql")),
+    ])
 }
 
 /// A handle on the database. Not `Sync`: certd keeps one behind a mutex (one writer).

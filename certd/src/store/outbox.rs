@@ -127,17 +127,21 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         s.add_customer(&alice()).unwrap();
         s.submit(&submission("k1")).unwrap();
-        let leased = s.lease_due(10, 60).unwrap();
+        let leased = s.lease_due(1, 60).unwrap();
         assert_eq!(leased.len(), 1);
         assert_eq!(leased[0].attempts, 1);
         assert!(matches!(leased[0].effect, Effect::Receipt { .. }));
-        // Leased rows are not handed out twice.
+        // Leased rows are not handed out twice: the next lease gets the request row.
+        let other = s.lease_due(10, 60).unwrap();
+        assert_eq!(other.len(), 1);
+        assert!(matches!(other[0].effect, Effect::Request { .. }));
         assert!(s.lease_due(10, 60).unwrap().is_empty());
         s.reschedule(leased[0].id, 0, "smtp down").unwrap();
         let again = s.lease_due(10, 60).unwrap();
         assert_eq!(again[0].attempts, 2);
         assert_eq!(again[0].last_error.as_deref(), Some("smtp down"));
         s.complete(again[0].id).unwrap();
+        s.complete(other[0].id).unwrap();
         assert!(s.pending_outbox().unwrap().is_empty());
     }
 
@@ -146,10 +150,10 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         s.add_customer(&alice()).unwrap();
         s.submit(&submission("k1")).unwrap();
-        assert_eq!(s.lease_due(10, 0).unwrap().len(), 1);
+        assert_eq!(s.lease_due(10, 0).unwrap().len(), 2);
         // lease_secs = 0: the lease has already expired, as if certd died holding it.
         let again = s.lease_due(10, 60).unwrap();
-        assert_eq!(again.len(), 1);
+        assert_eq!(again.len(), 2);
         assert_eq!(again[0].attempts, 2);
     }
 }

@@ -1,0 +1,205 @@
+//! Reading what comes back: a counterparty's reply (RFC 5322) or a delivery status
+//! notification (RFC 3464), turned into evidence and a lifecycle event.
+
+use crate::answer::{classify, own_words, Verdict};
+use crate::lifecycle::{Decision, Event};
+use mail_parser::MessageParser;
+use serde_json::{json, Value};
+
+/// The trace of a message: its `Received:` fields, newest first, unfolded.
+pub fn received_chain(raw: &[u8]) -> Vec<String> {
+    header_fields(raw)
+        .into_iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("received"))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Unfolded header fields `(name, value)` of the top-level header section.
+fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .split("\n\n")
+        .next()
+        .unwrap_or("");
+    fields(head)
+}
+
+fn fields(block: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// Evidence and decision from a reply.
+pub fn read_reply(raw: &[u8], destination: &str) -> (Event, Value) {
+    let parsed = MessageParser::default().parse(raw);
+    let (from, subject, message_id, date, text) = match &parsed {
+        Some(m) => (
+            m.from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_string),
+            m.subject().map(str::to_string),
+            m.message_id().map(|id| format!("<{id}>")),
+            m.date().map(|d| d.to_rfc3339()),
+            (0..m.text_body_count())
+                .filter_map(|i| m.body_text(i))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        ),
+        None => (None, None, None, None, String::new()),
+    };
+    let words = own_words(&text);
+    let decision = match classify(&words) {
+        Verdict::Accept => Decision::Accept,
+        Verdict::Reject => Decision::Reject,
+        Verdict::Unclear => Decision::Unclear,
+    };
+    let evidence = json!({
+        "channel": "email",
+        "destination": destination,
+        "from_header": from,
+        "subject": subject,
+        "message_id": message_id,
+        "date": date,
+        "received": received_chain(raw),
+        "response_text": words,
+        "decision": decision,
+    });
+    (
+        Event::Reply {
+            from: destination.to_string(),
+            decision,
+        },
+        evidence,
+    )
+}
+
+/// The per-recipient fields of a DSN (RFC 3464 section 2.3) that matter as evidence.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DsnReport {
+    pub action: Option<String>,
+    pub status: Option<String>,
+    pub diagnostic: Option<String>,
+    pub final_recipient: Option<String>,
+    pub reporting_mta: Option<String>,
+}
+
+/// Reads the delivery-status fields from a DSN. Lenient: any message with `Action:` and
+/// `Status:` lines in a delivery-status block is understood.
+pub fn read_dsn(raw: &[u8]) -> DsnReport {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let mut report = DsnReport::default();
+    for block in text.split("\n\n") {
+        for (name, value) in fields(block) {
+            let slot = match name.to_ascii_lowercase().as_str() {
+                "action" => &mut report.action,
+                "status" => &mut report.status,
+                "diagnostic-code" => &mut report.diagnostic,
+                "final-recipient" => &mut report.final_recipient,
+                "reporting-mta" => &mut report.reporting_mta,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+    }
+    report
+}
+
+/// A DSN as a lifecycle event: `failed` is a bounce; `delayed`, `delivered`, `relayed` and
+/// `expanded` are recorded only.
+pub fn read_bounce(raw: &[u8], destination: &str) -> (Option<Event>, Value) {
+    let r = read_dsn(raw);
+    let failed = r
+        .action
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case("failed"))
+        || (r.action.is_none() && r.status.as_deref().is_some_and(|s| s.starts_with('5')));
+    let evidence = json!({
+        "destination": destination,
+        "source": "dsn",
+        "action": r.action,
+        "status": r.status,
+        "diagnostic": r.diagnostic,
+        "final_recipient": r.final_recipient,
+        "reporting_mta": r.reporting_mta,
+        "received": received_chain(raw),
+    });
+    let event = failed.then(|| Event::Bounce {
+        destination: destination.to_string(),
+    });
+    (event, evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DSN: &str = "Received: by mx.example.test (Postfix)\r\n\tid 1; Wed, 25 Nov 2026\r\nFrom: MAILER-DAEMON@mx.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: X-Postfix; unknown user:\r\n    \"nobody@example.test\"\r\n\r\n--b--\r\n";
+
+    #[test]
+    fn postfix_dsn_is_a_bounce_with_its_diagnostic() {
+        let (event, ev) = read_bounce(DSN.as_bytes(), "nobody@example.test");
+        assert_eq!(
+            event,
+            Some(Event::Bounce {
+                destination: "nobody@example.test".into()
+            })
+        );
+        assert_eq!(ev["status"], "5.1.1");
+        assert_eq!(
+            ev["diagnostic"],
+            "X-Postfix; unknown user: \"nobody@example.test\""
+        );
+        assert_eq!(ev["final_recipient"], "rfc822; nobody@example.test");
+        assert_eq!(ev["received"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn delayed_dsn_is_recorded_not_a_bounce() {
+        let delayed = DSN
+            .replace("Action: failed", "Action: delayed")
+            .replace("5.1.1", "4.4.1");
+        assert_eq!(read_bounce(delayed.as_bytes(), "x@y").0, None);
+        assert_eq!(read_bounce(b"garbage", "x@y").0, None);
+    }
+
+    #[test]
+    fn reply_evidence() {
+        let raw = b"Received: from a by b; Wed, 25 Nov 2026\r\nFrom: Bob <bob@example.test>\r\nSubject: Re: contract\r\nMessage-ID: <r1@example.test>\r\n\r\nACEPTO\r\n\r\n> Para aceptar responda ACEPTO; para rechazar, RECHAZO\r\n";
+        let (event, ev) = read_reply(raw, "bob@example.test");
+        assert_eq!(
+            event,
+            Event::Reply {
+                from: "bob@example.test".into(),
+                decision: Decision::Accept
+            }
+        );
+        assert_eq!(ev["from_header"], "bob@example.test");
+        assert_eq!(ev["message_id"], "<r1@example.test>");
+        assert_eq!(ev["response_text"], "ACEPTO");
+        let (event, _) = read_reply(b"not a message", "bob@example.test");
+        assert!(matches!(
+            event,
+            Event::Reply {
+                decision: Decision::Unclear,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,354 @@
+//! The contract lifecycle as a pure function: `(contract, event) -> (new state, effects)`.
+//!
+//! Like a TLS handshake state machine, it does no I/O: the store writes the new state, the
+//! recorded event and the effects (outbox rows) in one transaction, and the dispatcher
+//! performs the effects at the edge. Every transition, the illegal ones included, is
+//! therefore a unit test away.
+//!
+//! ```text
+//!             start                reply: accept
+//!  received ────────▶ requested ─────────────────▶ accepted
+//!                      │  ▲  │    reply: reject
+//!       reply: unclear │  │  ├──────────────────▶ rejected
+//!   (clarification)    └──┘  │  every email destination bounced, no phone
+//!                            ├──────────────────▶ not_delivered (NOEX)
+//!                            │  deadline
+//!                            └──────────────────▶ unanswered (NORESP)
+//! ```
+//!
+//! Every final state emits [`Effect::IssueCertificate`]: the seam where the certificate
+//! issue builds, signs and sends the PDF.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a contract is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Stored; the request has not been sent yet.
+    Received,
+    /// Request sent, waiting for an answer.
+    Requested,
+    Accepted,
+    Rejected,
+    /// NOEX: the request could not be delivered to any destination.
+    NotDelivered,
+    /// NORESP: no answer before the deadline.
+    Unanswered,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Requested => "requested",
+            State::Accepted => "accepted",
+            State::Rejected => "rejected",
+            State::NotDelivered => "not_delivered",
+            State::Unanswered => "unanswered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Received,
+            State::Requested,
+            State::Accepted,
+            State::Rejected,
+            State::NotDelivered,
+            State::Unanswered,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// A final state has exactly one outcome and accepts no further transition.
+    pub fn is_final(self) -> bool {
+        !matches!(self, State::Received | State::Requested)
+    }
+}
+
+/// What a counterparty's answer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accept,
+    Reject,
+    Unclear,
+}
+
+/// What the lifecycle needs to know about a contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contract {
+    pub state: State,
+    /// Email destinations.
+    pub emails: Vec<String>,
+    /// Phone destinations (E.164).
+    pub phones: Vec<String>,
+    /// Email destinations whose request bounced.
+    pub bounced: Vec<String>,
+    /// Deadline as Unix seconds, once requested.
+    pub deadline_at: Option<i64>,
+}
+
+/// Something that happened to a contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Right after the commit: send the requests (the store starts the clock).
+    Start,
+    /// A counterparty answered (email now; SMS with the SMS issue).
+    Reply { from: String, decision: Decision },
+    /// A request to `destination` could not be delivered.
+    Bounce { destination: String },
+    /// The clock ran out.
+    Deadline { now: i64 },
+}
+
+/// A side effect, performed through the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    SendRequest { to: String },
+    SendClarification { to: String },
+    IssueCertificate { outcome: State },
+}
+
+/// Why an event cannot apply.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Illegal {
+    #[error("the contract is already {0}: one outcome only")]
+    Final(&'static str),
+    #[error("{event} is not possible while the contract is {state}")]
+    NotNow {
+        event: &'static str,
+        state: &'static str,
+    },
+    #[error("{0} is not a destination of this contract")]
+    UnknownDestination(String),
+    #[error("the deadline has not passed yet")]
+    TooEarly,
+}
+
+/// The transition function.
+pub fn step(c: &Contract, event: &Event) -> Result<(State, Vec<Effect>), Illegal> {
+    if c.state.is_final() {
+        return Err(Illegal::Final(c.state.as_str()));
+    }
+    let not_now = |event| Illegal::NotNow {
+        event,
+        state: c.state.as_str(),
+    };
+    match (c.state, event) {
+        (State::Received, Event::Start) => Ok((
+            State::Requested,
+            c.emails
+                .iter()
+                .map(|to| Effect::SendRequest { to: to.clone() })
+                .collect(),
+        )),
+        (State::Received, Event::Reply { .. }) => Err(not_now("a reply")),
+        (State::Received, Event::Bounce { .. }) => Err(not_now("a bounce")),
+        (State::Received, Event::Deadline { .. }) => Err(not_now("the deadline")),
+        (State::Requested, Event::Start) => Err(not_now("start")),
+        (State::Requested, Event::Reply { from, decision }) => match decision {
+            Decision::Accept => Ok(finish(State::Accepted)),
+            Decision::Reject => Ok(finish(State::Rejected)),
+            Decision::Unclear => Ok((
+                State::Requested,
+                vec![Effect::SendClarification { to: from.clone() }],
+            )),
+        },
+        (State::Requested, Event::Bounce { destination }) => {
+            if !c.emails.iter().any(|e| e.eq_ignore_ascii_case(destination)) {
+                return Err(Illegal::UnknownDestination(destination.clone()));
+            }
+            let all_bounced = c.emails.iter().all(|e| {
+                e.eq_ignore_ascii_case(destination)
+                    || c.bounced.iter().any(|b| b.eq_ignore_ascii_case(e))
+            });
+            if all_bounced && c.phones.is_empty() {
+                Ok(finish(State::NotDelivered))
+            } else {
+                Ok((State::Requested, Vec::new()))
+            }
+        }
+        (State::Requested, Event::Deadline { now }) => match c.deadline_at {
+            Some(at) if *now >= at => Ok(finish(State::Unanswered)),
+            _ => Err(Illegal::TooEarly),
+        },
+        (s, _) => Err(Illegal::Final(s.as_str())),
+    }
+}
+
+fn finish(outcome: State) -> (State, Vec<Effect>) {
+    (outcome, vec![Effect::IssueCertificate { outcome }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(state: State) -> Contract {
+        Contract {
+            state,
+            emails: vec!["bob@example.test".into(), "carol@example.test".into()],
+            phones: vec![],
+            bounced: vec![],
+            deadline_at: Some(1000),
+        }
+    }
+
+    fn reply(decision: Decision) -> Event {
+        Event::Reply {
+            from: "bob@example.test".into(),
+            decision,
+        }
+    }
+
+    #[test]
+    fn start_requests_every_email_destination() {
+        let (s, fx) = step(&contract(State::Received), &Event::Start).unwrap();
+        assert_eq!(s, State::Requested);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::SendRequest {
+                    to: "bob@example.test".into()
+                },
+                Effect::SendRequest {
+                    to: "carol@example.test".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn answers() {
+        let c = contract(State::Requested);
+        assert_eq!(
+            step(&c, &reply(Decision::Accept)).unwrap(),
+            (
+                State::Accepted,
+                vec![Effect::IssueCertificate {
+                    outcome: State::Accepted
+                }]
+            )
+        );
+        assert_eq!(
+            step(&c, &reply(Decision::Reject)).unwrap().0,
+            State::Rejected
+        );
+        assert_eq!(
+            step(&c, &reply(Decision::Unclear)).unwrap(),
+            (
+                State::Requested,
+                vec![Effect::SendClarification {
+                    to: "bob@example.test".into()
+                }]
+            )
+        );
+    }
+
+    #[test]
+    fn noex_only_when_every_email_bounced_and_no_phone() {
+        let mut c = contract(State::Requested);
+        let bounce = |d: &str| Event::Bounce {
+            destination: d.into(),
+        };
+        assert_eq!(
+            step(&c, &bounce("bob@example.test")).unwrap(),
+            (State::Requested, vec![])
+        );
+        c.bounced.push("bob@example.test".into());
+        assert_eq!(
+            step(&c, &bounce("CAROL@example.test")).unwrap().0,
+            State::NotDelivered
+        );
+        c.phones.push("+34600111222".into());
+        assert_eq!(
+            step(&c, &bounce("carol@example.test")).unwrap().0,
+            State::Requested,
+            "the SMS leg may still be answered"
+        );
+        assert_eq!(
+            step(&c, &bounce("mallory@example.test")),
+            Err(Illegal::UnknownDestination("mallory@example.test".into()))
+        );
+    }
+
+    #[test]
+    fn noresp_only_after_the_deadline() {
+        let c = contract(State::Requested);
+        assert_eq!(
+            step(&c, &Event::Deadline { now: 999 }),
+            Err(Illegal::TooEarly)
+        );
+        assert_eq!(
+            step(&c, &Event::Deadline { now: 1000 }).unwrap().0,
+            State::Unanswered
+        );
+    }
+
+    #[test]
+    fn illegal_transitions() {
+        let start = Event::Start;
+        let r = contract(State::Received);
+        assert!(matches!(
+            step(&r, &reply(Decision::Accept)),
+            Err(Illegal::NotNow { .. })
+        ));
+        assert!(matches!(
+            step(
+                &r,
+                &Event::Bounce {
+                    destination: "bob@example.test".into()
+                }
+            ),
+            Err(Illegal::NotNow { .. })
+        ));
+        assert!(matches!(
+            step(&r, &Event::Deadline { now: 5000 }),
+            Err(Illegal::NotNow { .. })
+        ));
+        assert!(matches!(
+            step(&contract(State::Requested), &start),
+            Err(Illegal::NotNow { .. })
+        ));
+        for s in [
+            State::Accepted,
+            State::Rejected,
+            State::NotDelivered,
+            State::Unanswered,
+        ] {
+            for e in [
+                start.clone(),
+                reply(Decision::Accept),
+                reply(Decision::Reject),
+                Event::Deadline { now: 5000 },
+                Event::Bounce {
+                    destination: "bob@example.test".into(),
+                },
+            ] {
+                assert_eq!(
+                    step(&contract(s), &e),
+                    Err(Illegal::Final(s.as_str())),
+                    "{s:?} {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in [
+            State::Received,
+            State::Requested,
+            State::Accepted,
+            State::Rejected,
+            State::NotDelivered,
+            State::Unanswered,
+        ] {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(State::parse("nope"), None);
+    }
+}

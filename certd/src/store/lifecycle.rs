@@ -1,0 +1,287 @@
+//! Applying lifecycle events: load the contract, run the pure transition, and write the new
+//! state, the event and the effects in the caller's transaction.
+
+use super::contracts::append_event;
+use super::outbox::enqueue;
+use super::{rfc3339_now, unix_now, Store};
+use crate::error::Error;
+use crate::lifecycle::{self, Contract, Effect, Event, Illegal, State};
+use crate::outbox::Effect as Outgoing;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Value};
+
+fn load(tx: &Transaction<'_>, id: &str) -> Result<Contract, Error> {
+    let (state, deadline_at): (String, Option<i64>) = tx
+        .query_row(
+            "SELECT state, deadline_at FROM contracts WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no contract {id}")))?;
+    let state = State::parse(&state)
+        .ok_or_else(|| Error::Database(format!("contract {id} has unknown state {state:?}")))?;
+    let mut c = Contract {
+        state,
+        emails: Vec::new(),
+        phones: Vec::new(),
+        bounced: Vec::new(),
+        deadline_at,
+    };
+    let mut stmt = tx.prepare(
+        "SELECT kind, address, bounced_at IS NOT NULL FROM destinations
+         WHERE contract_id = ?1 ORDER BY position",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (kind, address, bounced) = row?;
+        if bounced {
+            c.bounced.push(address.clone());
+        }
+        match kind.as_str() {
+            "email" => c.emails.push(address),
+            _ => c.phones.push(address),
+        }
+    }
+    Ok(c)
+}
+
+fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
+    tx.query_row(
+        "SELECT token FROM destinations WHERE contract_id = ?1 AND address = ?2 COLLATE NOCASE",
+        params![id, address],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()?
+    .flatten()
+    .ok_or_else(|| Error::Database(format!("contract {id}: no reply token for {address}")))
+}
+
+/// Applies `event` to contract `id`. The event is recorded as `kind` with `evidence`, whether
+/// it applies or not: an answer that comes too late is evidence too (`<kind>_ignored`).
+pub(crate) fn apply(
+    tx: &Transaction<'_>,
+    id: &str,
+    event: &Event,
+    kind: &str,
+    evidence: Value,
+    effect_salt: &str,
+) -> Result<Result<State, Illegal>, Error> {
+    let contract = load(tx, id)?;
+    let (next, effects) = match lifecycle::step(&contract, event) {
+        Ok(x) => x,
+        Err(illegal) => {
+            let mut data = evidence;
+            data["ignored"] = json!(illegal.to_string());
+            append_event(tx, id, &format!("{kind}_ignored"), &data)?;
+            return Ok(Err(illegal));
+        }
+    };
+    tx.execute(
+        "UPDATE contracts SET state = ?1 WHERE id = ?2",
+        params![next.as_str(), id],
+    )?;
+    let mut data = evidence;
+    data["state"] = json!(next.as_str());
+    if matches!(event, Event::Start) {
+        let secs: i64 = tx.query_row(
+            "SELECT cu.deadline_secs FROM contracts c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let deadline = unix_now() + secs;
+        tx.execute(
+            "UPDATE contracts SET deadline_at = ?1 WHERE id = ?2",
+            params![deadline, id],
+        )?;
+        data["deadline_at"] = json!(humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(deadline.max(0) as u64)
+        )
+        .to_string());
+    }
+    if let Event::Bounce { destination } = event {
+        tx.execute(
+            "UPDATE destinations SET bounced_at = ?1 WHERE contract_id = ?2 AND address = ?3 COLLATE NOCASE",
+            params![rfc3339_now(), id, destination],
+        )?;
+    }
+    append_event(tx, id, kind, &data)?;
+    let now = unix_now();
+    for effect in effects {
+        let (key, out) = match effect {
+            Effect::SendRequest { to } => (
+                format!("request:{id}:{to}"),
+                Outgoing::Request {
+                    contract_id: id.into(),
+                    token: token_of(tx, id, &to)?,
+                    to,
+                },
+            ),
+            Effect::SendClarification { to } => (
+                format!("clarification:{id}:{to}:{effect_salt}"),
+                Outgoing::Clarification {
+                    contract_id: id.into(),
+                    token: token_of(tx, id, &to)?,
+                    to,
+                },
+            ),
+            Effect::IssueCertificate { outcome } => (
+                format!("certificate:{id}"),
+                Outgoing::Certificate {
+                    contract_id: id.into(),
+                    outcome: outcome.as_str().into(),
+                },
+            ),
+        };
+        enqueue(tx, Some(id), &key, &out, now)?;
+    }
+    Ok(Ok(next))
+}
+
+impl Store {
+    /// Contracts whose deadline has passed while they wait for an answer.
+    pub fn due_deadlines(&self, now: i64) -> Result<Vec<String>, Error> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id FROM contracts WHERE state = 'requested' AND deadline_at <= ?1 ORDER BY deadline_at",
+        )?;
+        let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Ends a contract as unanswered (NORESP) if its deadline has passed.
+    pub fn expire(&mut self, id: &str, now: i64) -> Result<Result<State, Illegal>, Error> {
+        self.write(|tx| {
+            let deadline: Option<i64> = tx
+                .query_row(
+                    "SELECT deadline_at FROM contracts WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            apply(
+                tx,
+                id,
+                &Event::Deadline { now },
+                "deadline",
+                json!({ "deadline_at": deadline }),
+                "",
+            )
+        })
+    }
+
+    /// Records a permanent delivery failure of a request (a synchronous 5xx from the MTA).
+    pub fn record_bounce(
+        &mut self,
+        id: &str,
+        destination: &str,
+        diagnostic: &str,
+    ) -> Result<Result<State, Illegal>, Error> {
+        self.write(|tx| {
+            apply(
+                tx,
+                id,
+                &Event::Bounce {
+                    destination: destination.into(),
+                },
+                "bounce",
+                json!({ "destination": destination, "diagnostic": diagnostic, "source": "smtp" }),
+                "",
+            )
+        })
+    }
+}
+
+/// The contract and destination behind a reply token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTarget {
+    pub contract_id: String,
+    pub serial: u64,
+    pub destination: String,
+}
+
+impl Store {
+    pub fn token_target(&self, token: &str) -> Result<Option<TokenTarget>, Error> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT c.id, c.serial, d.address FROM destinations d JOIN contracts c ON c.id = d.contract_id
+                 WHERE d.token = ?1",
+                [token],
+                |r| {
+                    Ok(TokenTarget {
+                        contract_id: r.get(0)?,
+                        serial: r.get::<_, i64>(1)? as u64,
+                        destination: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores an answer (reply or DSN) and applies its event, once: a retried delivery of the
+    /// same message (same `dedupe_key`) changes nothing and returns `true` for duplicate.
+    pub fn record_answer(
+        &mut self,
+        a: &certmail_protocol::Answer,
+        target: &TokenTarget,
+        event: Option<&Event>,
+        mut evidence: Value,
+    ) -> Result<bool, Error> {
+        self.write(|tx| {
+            let seen: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM answers WHERE dedupe_key = ?1",
+                    [&a.dedupe_key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if seen.is_some() {
+                return Ok(true);
+            }
+            let raw_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.raw));
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
+                params![raw_sha256, a.raw],
+            )?;
+            let kind = match a.kind {
+                certmail_protocol::AnswerKind::Reply => "reply",
+                certmail_protocol::AnswerKind::Bounce => "bounce",
+            };
+            tx.execute(
+                "INSERT INTO answers (contract_id, token, kind, received_at, raw_sha256, dedupe_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![target.contract_id, a.token, kind, rfc3339_now(), raw_sha256, a.dedupe_key],
+            )?;
+            let answer_id = tx.last_insert_rowid();
+            evidence["raw_sha256"] = json!(raw_sha256);
+            evidence["raw_size"] = json!(a.raw.len());
+            evidence["envelope_from"] = json!(a.envelope_from);
+            evidence["queue_id"] = json!(a.queue_id);
+            evidence["client_addr"] = json!(a.client_addr);
+            evidence["client_name"] = json!(a.client_name);
+            evidence["helo"] = json!(a.helo);
+            evidence["authentication"] = json!(a.auth);
+            match event {
+                Some(e) => {
+                    apply(
+                        tx,
+                        &target.contract_id,
+                        e,
+                        kind,
+                        evidence,
+                        &answer_id.to_string(),
+                    )?;
+                }
+                None => append_event(tx, &target.contract_id, &format!("{kind}_noted"), &evidence)?,
+            }
+            Ok(false)
+        })
+    }
+}
