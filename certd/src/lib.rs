@@ -17,12 +17,21 @@ pub mod store;
 
 pub use error::Error;
 
+use std::os::unix::io::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// Starts the daemon: opens the store, binds the socket, runs the dispatcher and serves.
 pub fn serve(config: &config::Config) -> Result<(), Error> {
-    let store = Arc::new(Mutex::new(store::Store::open(&config.database)?));
+    let _lock = single_instance(&config.database)?;
+    let mut store = store::Store::open(&config.database)?;
+    // We are the only certd on this database: leases left by a killed predecessor are void,
+    // so its unfinished effects are retried now rather than when the leases would expire.
+    let released = store.release_leases()?;
+    if released > 0 {
+        log::info!("{released} outbox effect(s) left unfinished by a previous run will be retried");
+    }
+    let store = Arc::new(Mutex::new(store));
     let listener = certmail_protocol::socket::bind_unix(
         &config.socket,
         config.socket_mode(),
@@ -50,4 +59,25 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         wake: wake_tx,
     });
     server.serve(listener)
+}
+
+/// Holds an exclusive `flock` on `<database>.lock` for the life of the daemon: two certd on one
+/// database would break the one-writer and lease rules.
+fn single_instance(database: &std::path::Path) -> Result<std::fs::File, Error> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Config(format!(
+            "another certd is already serving {} (lock {} is held)",
+            database.display(),
+            std::path::Path::new(&path).display()
+        )));
+    }
+    Ok(file)
 }

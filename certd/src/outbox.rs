@@ -108,15 +108,12 @@ impl<T: Transport> Dispatcher<T> {
         };
         match self.transport.send(&outgoing) {
             Ok(answer) => {
-                let mut store = lock(&self.store);
-                if let Some(id) = &item.contract_id {
-                    store.record_event(
-                        id,
-                        &format!("{}_sent", item.effect.kind()),
-                        &json!({"to": outgoing.to, "message_id": outgoing.message_id, "smtp": answer, "attempt": item.attempts}),
-                    )?;
-                }
-                store.complete(item.id)?;
+                lock(&self.store).complete_with_event(
+                    item.id,
+                    item.contract_id.as_deref(),
+                    &format!("{}_sent", item.effect.kind()),
+                    &json!({"to": outgoing.to, "message_id": outgoing.message_id, "smtp": answer, "attempt": item.attempts}),
+                )?;
                 log::info!(
                     "contract={contract} outbox={} {} sent to {} ({answer})",
                     item.id,

@@ -312,10 +312,11 @@ impl DkimVerifier {
             Some(message) => {
                 let no_outputs = Vec::new();
                 let outputs = dkim_outputs.as_deref().unwrap_or(&no_outputs);
+                // The identity SPF checked: MAIL FROM's domain, else (null sender or no
+                // domain, RFC 7208 section 2.4) the HELO name.
                 let mail_from_domain = match sender.rsplit_once('@') {
                     Some((_, domain)) => normalize_domain(domain),
-                    None if sender.is_empty() => helo.clone().unwrap_or_default(),
-                    None => String::new(),
+                    None => helo.clone().unwrap_or_default(),
                 };
                 let params = DmarcParameters::new(message, outputs, &mail_from_domain, &spf.output);
                 let verification = self
@@ -452,11 +453,8 @@ struct SpfCheck {
     client_ip: Option<IpAddr>,
 }
 
-/// mail-auth parameters around `params` whose TXT lookups consult `txt_cache` first.
-fn with_txt_cache<'x, P, C>(
-    params: P,
-    txt_cache: Option<&'x C>,
-) -> Parameters<
+/// mail-auth parameters with an optional TXT cache `C` and no other caches.
+type TxtCachedParameters<'x, P, C> = Parameters<
     'x,
     P,
     C,
@@ -464,7 +462,10 @@ fn with_txt_cache<'x, P, C>(
     NoCache<Box<str>, RecordSet<Ipv4Addr>>,
     NoCache<Box<str>, RecordSet<Ipv6Addr>>,
     NoCache<IpAddr, RecordSet<Box<str>>>,
->
+>;
+
+/// mail-auth parameters around `params` whose TXT lookups consult `txt_cache` first.
+fn with_txt_cache<'x, P, C>(params: P, txt_cache: Option<&'x C>) -> TxtCachedParameters<'x, P, C>
 where
     C: ResolverCache<Box<str>, Txt>,
 {
@@ -834,11 +835,13 @@ mod tests {
 
     /// A `ResolverCache` holding pre-parsed `_domainkey` records, so that tests never touch
     /// DNS: mail-auth consults the cache before the resolver.
-    struct KeyCache(Mutex<HashMap<Box<str>, Txt>>);
+    /// When the second field is set, names not in the map are answered with it (NXDOMAIN)
+    /// instead of being left to the resolver.
+    struct KeyCache(Mutex<HashMap<Box<str>, Txt>>, Option<Txt>);
 
     impl KeyCache {
         fn new() -> Self {
-            KeyCache(Mutex::new(HashMap::new()))
+            KeyCache(Mutex::new(HashMap::new()), None)
         }
 
         /// Publishes `record` (a DKIM key TXT record) at `selector._domainkey.domain.`.
@@ -863,7 +866,8 @@ mod tests {
             Box<str>: Borrow<Q>,
             Q: Hash + Eq + ?Sized,
         {
-            self.0.lock().unwrap().get(name).cloned()
+            let found = self.0.lock().unwrap().get(name).cloned();
+            found.or_else(|| self.1.clone())
         }
 
         fn remove<Q>(&self, name: &Q) -> Option<Txt>
@@ -1468,10 +1472,11 @@ mod tests {
 
     /// A cache publishing, for example.test, the DKIM key `dkim_record` at `sel` (if any),
     /// the SPF record [`SPF_RECORD`] (if `spf`, else no SPF record) and the DMARC record
-    /// [`DMARC_RECORD`]; `_dmarc.test` does not exist. Nothing the checks below need is
-    /// left to the (unreachable) resolver.
+    /// [`DMARC_RECORD`]; every other name is NXDOMAIN, so that nothing is left to the
+    /// (unreachable) resolver.
     fn reply_cache(dkim_record: Option<&str>, spf: bool) -> KeyCache {
-        let cache = KeyCache::new();
+        let mut cache = KeyCache::new();
+        cache.1 = Some(nxdomain());
         if let Some(record) = dkim_record {
             cache.publish("sel", "example.test", record);
         }
@@ -1487,7 +1492,6 @@ mod tests {
             "_dmarc.example.test.",
             Txt::from(Dmarc::parse(DMARC_RECORD.as_bytes()).expect("DMARC record parses")),
         );
-        cache.put_name("_dmarc.test.", nxdomain());
         cache
     }
 
@@ -1735,18 +1739,16 @@ mod tests {
             .await;
         assert!(started.elapsed() < VERIFY_DEADLINE + Duration::from_secs(1));
         assert_eq!(results.dkim.len(), 1);
-        assert!(
-            results.dkim[0].starts_with("temperror (d=example.test s=sel"),
-            "{results:?}"
-        );
-        assert_eq!(
-            results.spf,
-            "temperror (mailfrom=bob@example.test ip=127.0.0.1)"
-        );
+        // Each is a DNS error, or (on a very slow machine) the shared deadline.
+        assert!(results.dkim[0].starts_with("temperror ("), "{results:?}");
         assert!(
             results
-                .dmarc
-                .starts_with("temperror (from=example.test: DNS error"),
+                .spf
+                .starts_with("temperror (mailfrom=bob@example.test ip=127.0.0.1"),
+            "{results:?}"
+        );
+        assert!(
+            results.dmarc.starts_with("temperror (from=example.test: "),
             "{results:?}"
         );
         assert!(

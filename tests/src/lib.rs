@@ -327,20 +327,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_lines() {
-        let e = parse_env("A=1\nB='x y'\nnoise\nC=a\\ b\nlower=no\n");
-        assert_eq!(e["A"], "1");
-        assert_eq!(e["B"], "x y");
-        assert_eq!(e["C"], "a b");
-        assert!(!e.contains_key("lower"));
-    }
-}
-
 /// Signs `message` with the sandbox's DKIM key (Ed25519, PKCS#8 PEM at `key_pem`), as a
 /// customer's outbound MTA would, and returns the message with its DKIM-Signature header.
 pub fn dkim_sign(message: &[u8], key_pem: &Path, domain: &str, selector: &str) -> Vec<u8> {
@@ -388,6 +374,14 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
 }
 
 impl Sandbox {
+    /// Kills a sandbox daemon with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill9(&self, service: &str) {
+        let pidfile = self.dir.join("run").join(format!("{service}.pid"));
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+    }
+
     /// Waits (bounded) until the contract `id` reaches `state`; returns its `show --json`.
     pub fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
@@ -398,5 +392,19 @@ impl Sandbox {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines() {
+        let e = parse_env("A=1\nB='x y'\nnoise\nC=a\\ b\nlower=no\n");
+        assert_eq!(e["A"], "1");
+        assert_eq!(e["B"], "x y");
+        assert_eq!(e["C"], "a b");
+        assert!(!e.contains_key("lower"));
     }
 }

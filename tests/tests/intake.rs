@@ -107,9 +107,11 @@ fn authenticated_submission_with_attachments_is_stored_with_hashes() {
         archived.contains(&format!("X-Certmail-Contract: {id}; serial=1")),
         "{archived}"
     );
-    assert!(sb
-        .wait_for_mail("bob", 1, Duration::from_millis(500))
-        .is_empty());
+    // Bob gets the acceptance request (lifecycle), never the original itself.
+    let bob = sb.wait_for_mail("bob", 1, Duration::from_secs(20));
+    assert_eq!(bob.len(), 1);
+    assert!(certmail_e2e::header(&bob[0], "Reply-To").is_some_and(|r| r.starts_with("reply+")));
+    assert!(certmail_e2e::header(&bob[0], "X-Certmail-Contract").is_none());
 }
 
 #[test]
@@ -339,10 +341,15 @@ fn ordinary_mail_passes_byte_for_byte_even_beside_a_contract() {
         "{}",
         sb.log("certmilter.log")
     );
-    let got = sb.wait_for_mail("carol", 1, Duration::from_secs(20));
-    assert_eq!(got.len(), 1);
+    // Carol gets her ordinary copy and, as the named counterparty, the request.
+    let got = sb.wait_for_mail("carol", 2, Duration::from_secs(20));
+    let copies: Vec<_> = got
+        .iter()
+        .filter(|m| certmail_e2e::header(m, "Reply-To").is_none())
+        .collect();
+    assert_eq!(copies.len(), 1);
     let expected = String::from_utf8_lossy(&mixed).replace("\r\n", "\n");
-    assert_eq!(strip_trace(&got[0]), expected, "carol's copy was altered");
+    assert_eq!(strip_trace(copies[0]), expected, "carol's copy was altered");
     assert_eq!(sb.contracts().len(), 1);
 }
 

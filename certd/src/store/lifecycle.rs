@@ -270,7 +270,9 @@ impl Store {
             evidence["authentication"] = json!(a.auth);
             match event {
                 Some(e) => {
-                    apply(
+                    // An answer that cannot apply (a late reply) is recorded by `apply` as
+                    // `<kind>_ignored`: evidence either way, nothing more to do here.
+                    let _applied_or_ignored = apply(
                         tx,
                         &target.contract_id,
                         e,

@@ -94,6 +94,27 @@ impl Store {
         })
     }
 
+    /// Marks an effect done and records its evidence event in one commit, so that the window
+    /// in which a crash causes a re-send is a single fsync.
+    pub fn complete_with_event(
+        &mut self,
+        id: i64,
+        contract_id: Option<&str>,
+        kind: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), Error> {
+        self.write(|tx| {
+            if let Some(c) = contract_id {
+                super::contracts::append_event(tx, c, kind, data)?;
+            }
+            tx.execute(
+                "UPDATE outbox SET done_at = ?1, leased_until = NULL, last_error = NULL WHERE id = ?2",
+                params![unix_now(), id],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Reschedules after a failure; the error text is kept for `contracts show`.
     pub fn reschedule(&mut self, id: i64, delay_secs: i64, error: &str) -> Result<(), Error> {
         self.write(|tx| {
@@ -102,6 +123,16 @@ impl Store {
                 params![unix_now() + delay_secs, error, id],
             )?;
             Ok(())
+        })
+    }
+
+    /// Clears every lease; only for start-up, when no other dispatcher can hold one.
+    pub fn release_leases(&mut self) -> Result<usize, Error> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET leased_until = NULL WHERE done_at IS NULL AND leased_until IS NOT NULL",
+                [],
+            )?)
         })
     }
 
