@@ -38,6 +38,30 @@ pub enum Command {
     /// Inspect contracts.
     #[command(subcommand)]
     Contracts(ContractsCmd),
+    /// Verify a certificate PDF: signature over the byte range, chain to the trust anchors,
+    /// timestamp token and imprint, embedded evidence hashes. Exit 0 when valid, 1 when not.
+    Verify {
+        file: PathBuf,
+        /// PEM bundle of trust anchors (operator CA and TSA CA).
+        #[arg(long)]
+        trust: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issued certificates.
+    #[command(subcommand)]
+    Certificates(CertificatesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertificatesCmd {
+    /// Write a contract's signed certificate PDF to a file (or stdout with `-`).
+    Export {
+        /// Contract id or serial number.
+        id: String,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -146,10 +170,55 @@ pub fn exit_code(e: &Error) -> i32 {
 pub fn run_admin(config: &Config, cmd: Command) -> Result<(), Error> {
     let mut store = Store::open(&config.database)?;
     match cmd {
-        Command::Serve => unreachable_serve(),
+        Command::Serve | Command::Verify { .. } => unreachable_serve(),
         Command::Customers(c) => customers(&mut store, c),
         Command::Contracts(c) => contracts(&store, c),
+        Command::Certificates(CertificatesCmd::Export { id, output }) => {
+            let c = store
+                .contract(&id)?
+                .ok_or_else(|| Error::NotFound(format!("no contract with id or serial {id:?}")))?;
+            let pdf = store.certificate(&c.summary.id)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "contract {} (state {}) has no certificate yet",
+                    c.summary.id, c.summary.state
+                ))
+            })?;
+            if output.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&pdf)?;
+            } else {
+                std::fs::write(&output, &pdf)?;
+                eprintln!("wrote {} ({} bytes)", output.display(), pdf.len());
+            }
+            Ok(())
+        }
     }
+}
+
+/// `certd verify`: needs no configuration or database, so a recipient can run it too.
+pub fn run_verify(
+    file: &std::path::Path,
+    trust: &std::path::Path,
+    json: bool,
+) -> Result<bool, Error> {
+    let pdf = std::fs::read(file)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", file.display())))?;
+    let anchors = std::fs::read_to_string(trust)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", trust.display())))?;
+    let report = crate::signature::verify_pdf(&pdf, &anchors);
+    if json {
+        print_json(&report)?;
+    } else {
+        for (check, ok, detail) in &report.checks {
+            println!("{} {check}: {detail}", if *ok { "ok  " } else { "FAIL" });
+        }
+        println!(
+            "{}: {}",
+            file.display(),
+            if report.valid { "VALID" } else { "INVALID" }
+        );
+    }
+    Ok(report.valid)
 }
 
 fn unreachable_serve() -> Result<(), Error> {

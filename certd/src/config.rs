@@ -26,6 +26,28 @@ pub struct Config {
     pub max_frame_bytes: u32,
     /// How outgoing mail leaves certd.
     pub smtp: SmtpConfig,
+    /// Signing and timestamping of certificates. Without it certd mails the outcome as plain
+    /// text only (useful for trials, not for evidence).
+    #[serde(default)]
+    pub certificate: Option<CertificateConfig>,
+}
+
+/// The operator's signing key, its certificate chain and the time-stamping authorities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// PKCS#8 PEM private key (P-256 or RSA), mode 0600, readable by certd only.
+    pub key: PathBuf,
+    /// PEM certificates: the operator's first, then its issuers.
+    pub chain: PathBuf,
+    /// RFC 3161 TSAs, tried in order.
+    pub tsa_urls: Vec<String>,
+    #[serde(default = "default_tsa_timeout")]
+    pub tsa_timeout_secs: u64,
+}
+
+fn default_tsa_timeout() -> u64 {
+    10
 }
 
 /// The submission path for certd's own mail: an MTA listener *without* milters, so that
@@ -64,6 +86,11 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         certmail_protocol::socket::parse_mode(&c.socket_mode)?;
+        if let Some(cert) = &c.certificate {
+            if cert.tsa_urls.is_empty() {
+                return Err("certificate.tsa_urls is empty: name at least one RFC 3161 TSA".into());
+            }
+        }
         if !c.smtp.from.contains('@') {
             return Err(format!("smtp.from {:?} is not an address", c.smtp.from));
         }

@@ -105,6 +105,17 @@ static JA: Texts = Texts {
     outcome_unanswered: "相手方から期限内に回答がありませんでした (NORESP)。",
 };
 
+/// The outcome sentence for a final state.
+pub fn outcome_sentence(language: &str, outcome: &str) -> &'static str {
+    let t = texts(language);
+    match outcome {
+        "accepted" => t.outcome_accepted,
+        "rejected" => t.outcome_rejected,
+        "not_delivered" => t.outcome_not_delivered,
+        _ => t.outcome_unanswered,
+    }
+}
+
 /// Texts for a language tag (`es`, `es-ES`, `ja`, …); English for anything else.
 pub fn texts(language: &str) -> &'static Texts {
     match language

@@ -4,6 +4,7 @@
 //! performs every side effect through a durable outbox ([`outbox`], [`mailer`]).
 
 pub mod answer;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -13,7 +14,9 @@ pub mod lifecycle;
 pub mod mailer;
 pub mod outbox;
 pub mod server;
+pub mod signature;
 pub mod store;
+pub mod timestamp;
 
 pub use error::Error;
 
@@ -39,11 +42,25 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     )
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
+    let certifier = match &config.certificate {
+        Some(c) => Some(outbox::Certifier {
+            signer: signature::Signer::from_pem_files(&c.key, &c.chain)?,
+            tsa: Box::new(timestamp::TsaClient::new(
+                c.tsa_urls.clone(),
+                Duration::from_secs(c.tsa_timeout_secs),
+            )),
+        }),
+        None => {
+            log::warn!("no [certificate] section: outcomes are mailed as unsigned notices");
+            None
+        }
+    };
     let dispatcher = outbox::Dispatcher {
         store: Arc::clone(&store),
         transport: mailer::Smtp::new(&config.smtp),
         operator: config.operator.clone(),
         from: config.smtp.from.clone(),
+        certifier,
     };
     std::thread::Builder::new()
         .name("outbox".into())

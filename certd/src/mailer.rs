@@ -321,12 +321,7 @@ pub fn outcome(
     key: &str,
 ) -> Outgoing {
     let t = crate::i18n::texts(language);
-    let sentence = match outcome {
-        "accepted" => t.outcome_accepted,
-        "rejected" => t.outcome_rejected,
-        "not_delivered" => t.outcome_not_delivered,
-        _ => t.outcome_unanswered,
-    };
+    let sentence = crate::i18n::outcome_sentence(language, outcome);
     let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
     let mut body = format!("{sentence}\n\n");
     body.push_str(&line(t.serial, &c.summary.serial.to_string()));

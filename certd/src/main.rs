@@ -13,6 +13,16 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();
+    if let Command::Verify { file, trust, json } = &cli.command {
+        match certd::cli::run_verify(file, trust, *json) {
+            Ok(true) => return,
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("certd: {e}");
+                std::process::exit(exit_code(&e));
+            }
+        }
+    }
     let result = Config::load(&cli.config).and_then(|config| match cli.command {
         Command::Serve => certd::serve(&config),
         cmd => run_admin(&config, cmd),

@@ -41,6 +41,8 @@ pub enum Effect {
         contract_id: String,
         outcome: String,
     },
+    /// A copy of the signed certificate to one party.
+    CertificateCopy { contract_id: String, to: String },
     /// A row written by a newer certd that this one does not know; left for it.
     #[serde(other)]
     Unknown,
@@ -53,6 +55,7 @@ impl Effect {
             Effect::Request { .. } => "request",
             Effect::Clarification { .. } => "clarification",
             Effect::Certificate { .. } => "certificate",
+            Effect::CertificateCopy { .. } => "certificate_copy",
             Effect::Unknown => "unknown",
         }
     }
@@ -71,6 +74,14 @@ pub struct Dispatcher<T: Transport> {
     pub transport: T,
     pub operator: String,
     pub from: String,
+    /// Signs and timestamps certificates; `None`: outcome notices only.
+    pub certifier: Option<Certifier>,
+}
+
+/// The operator's signer and the TSAs.
+pub struct Certifier {
+    pub signer: crate::signature::Signer,
+    pub tsa: Box<dyn crate::timestamp::Timestamper + Send>,
 }
 
 impl<T: Transport> Dispatcher<T> {
@@ -102,6 +113,16 @@ impl<T: Transport> Dispatcher<T> {
 
     fn perform(&self, item: &OutboxItem) -> Result<(), Error> {
         let contract = item.contract_id.as_deref().unwrap_or("-");
+        if let (
+            Effect::Certificate {
+                contract_id,
+                outcome,
+            },
+            Some(certifier),
+        ) = (&item.effect, &self.certifier)
+        {
+            return self.issue(item, contract_id, outcome, certifier);
+        }
         let outgoing = match self.compose(item)? {
             Ok(o) => o,
             Err(why) => return self.give_up(item, &why),
@@ -147,6 +168,64 @@ impl<T: Transport> Dispatcher<T> {
                 lock(&self.store).reschedule(item.id, delay, &msg)?;
             }
         }
+        Ok(())
+    }
+
+    /// Builds, signs, timestamps and stores the certificate, then queues its copies. A TSA
+    /// that is down delays the certificate (retry with back-off); it never drops it.
+    fn issue(
+        &self,
+        item: &OutboxItem,
+        contract_id: &str,
+        outcome: &str,
+        certifier: &Certifier,
+    ) -> Result<(), Error> {
+        let (data, copies) = {
+            let store = lock(&self.store);
+            if store.certificate(contract_id)?.is_some() {
+                drop(store);
+                return lock(&self.store).complete(item.id);
+            }
+            let language = store
+                .contract(contract_id)?
+                .and_then(|c| store.customer(&c.summary.customer).ok().flatten())
+                .map(|c| c.language)
+                .unwrap_or_default();
+            let sentence = crate::i18n::outcome_sentence(&language, outcome);
+            (
+                crate::certificate::build::build(&store, contract_id, &self.operator, sentence)?,
+                crate::certificate::build::copies_to(&store, contract_id)?,
+            )
+        };
+        let pdf = match crate::certificate::render::render(&data) {
+            Ok(p) => p,
+            Err(e) => return self.give_up(item, &format!("rendering failed: {e}")),
+        };
+        let reason = format!("{} — serial {}", data.title, data.serial);
+        let signed = match certifier
+            .signer
+            .sign_pdf(&pdf, &reason, certifier.tsa.as_ref())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                // Signing depends on the TSA: treat failures as temporary and keep retrying.
+                let delay = backoff_secs(item.attempts);
+                log::warn!(
+                    "contract={contract_id} certificate attempt {} failed, retry in {delay}s: {e}",
+                    item.attempts
+                );
+                return lock(&self.store).reschedule(item.id, delay, &e.to_string());
+            }
+        };
+        let ts = crate::signature::timestamp_summary(&signed);
+        let mut store = lock(&self.store);
+        store.store_certificate(contract_id, &signed, &data.chain_head, &ts, &copies)?;
+        store.complete(item.id)?;
+        log::info!(
+            "contract={contract_id} certificate issued ({} bytes), copies to {}",
+            signed.len(),
+            copies.join(", ")
+        );
         Ok(())
     }
 
@@ -207,6 +286,19 @@ impl<T: Transport> Dispatcher<T> {
             }
             Effect::Certificate { outcome, .. } => {
                 mailer::outcome(&c, outcome, &customer.language, from, &customer.email, key)
+            }
+            Effect::CertificateCopy { to, .. } => {
+                let Some(pdf) = store.certificate(id)? else {
+                    return Ok(Err("no certificate stored for this contract".into()));
+                };
+                let mut mail =
+                    mailer::outcome(&c, &c.summary.state, &customer.language, from, to, key);
+                mail.attachments.push(mailer::Attachment {
+                    filename: format!("certificate-{}.pdf", c.summary.serial),
+                    content_type: "application/pdf".into(),
+                    bytes: pdf,
+                });
+                mail
             }
             Effect::Unknown => {
                 drop(store);
@@ -290,6 +382,7 @@ mod tests {
             },
             operator: "Op".into(),
             from: "certmail@contract.test".into(),
+            certifier: None,
         }
     }
 

@@ -395,6 +395,41 @@ impl Sandbox {
     }
 }
 
+/// The PDF attachments of a mail, decoded.
+pub fn pdf_attachments(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use mail_parser::MimeHeaders;
+    let Some(m) = mail_parser::MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    m.attachments()
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|ct| ct.subtype() == Some("pdf"))
+        })
+        .map(|p| {
+            (
+                p.attachment_name().unwrap_or("").to_string(),
+                p.contents().to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a command, returning (success, stdout + stderr).
+pub fn run(program: &str, args: &[&str]) -> (bool, String) {
+    match Command::new(program).args(args).output() {
+        Ok(o) => (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(e) => (false, format!("cannot run {program}: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

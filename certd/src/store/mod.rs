@@ -6,6 +6,7 @@
 //! takes the lock up front instead of failing half-way on an upgrade; events are append-only
 //! (triggers) and chained by SHA-256, so any edit of history is detectable.
 
+mod certificates;
 mod chain;
 mod contracts;
 mod customers;
@@ -27,6 +28,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("schema_v1.sql")),
         M::up(include_str!("schema_v2.sql")),
+        M::up(include_str!("schema_v3.sql")),
     ])
 }
 

@@ -1,0 +1,275 @@
+//! PAdES signing and verification of certificate PDFs.
+//!
+//! A certificate PDF is signed with one PAdES **B-T** signature (ETSI EN 319 142-1, section 6):
+//! an incremental update adds an invisible signature field whose value is a signature dictionary
+//! with `/SubFilter /ETSI.CAdES.detached`; its `/Contents` hold a detached CMS `SignedData`
+//! (RFC 5652) over the `/ByteRange`, with the signed attributes content-type, message-digest and
+//! ESS signing-certificate-v2 (RFC 5035) and no signing-time (the claimed time is `/M`), and with
+//! an RFC 3161 signature time-stamp token (id-aa-signatureTimeStampToken) as unsigned attribute.
+//!
+//! [`verify_pdf`] checks such a file on its own, without network access, against a PEM bundle
+//! of trust anchors; `docs/signature.md` describes the layout and the independent validators
+//! (`pdfsig`, pyHanko, `openssl cms`, `qpdf`) it is tested with.
+
+mod cades;
+mod pdf;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::Error;
+use crate::timestamp::Timestamper;
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use x509_cert::Certificate;
+
+pub use verify::verify_pdf;
+
+/// Reserved size of the CMS blob in `/Contents`, in bytes (twice as many hex digits are
+/// written). A P-256 or RSA-2048 signature with a three-certificate chain and a time-stamp
+/// token with its own certificate takes about 4–6 KiB.
+pub const CONTENTS_SIZE: usize = 16 * 1024;
+
+/// The operator's signing key.
+enum Key {
+    /// ECDSA on NIST P-256 with SHA-256 (preferred: RFC 6979 deterministic, constant-time).
+    P256(p256::ecdsa::SigningKey),
+    /// RSA PKCS#1 v1.5 with SHA-256, kept for compatibility; signs with blinding.
+    Rsa(Box<cades::BlindedRsa>),
+}
+
+/// The operator's signing key and certificate chain.
+pub struct Signer {
+    key: Key,
+    /// Signer certificate first, then its issuers, without duplicates.
+    chain: Vec<Certificate>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("algorithm", &self.algorithm())
+            .field(
+                "subject",
+                &self.chain[0].tbs_certificate.subject.to_string(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Loads a PKCS#8 PEM key (P-256 or RSA) and a PEM certificate chain (signer first).
+    ///
+    /// Refuses a key file that group or others may read, a key that does not match the first
+    /// certificate, and a chain whose certificates are not each issued by the next.
+    pub fn from_pem_files(key: &Path, chain: &Path) -> Result<Signer, Error> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(key).map_err(|e| {
+            Error::Config(format!("cannot read signing key {}: {e}", key.display()))
+        })?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::Config(format!(
+                "signing key {} is accessible by group or others (mode {:03o}): chmod 600 {}",
+                key.display(),
+                mode & 0o777,
+                key.display()
+            )));
+        }
+        let key_pem = std::fs::read(key).map_err(|e| {
+            Error::Config(format!("cannot read signing key {}: {e}", key.display()))
+        })?;
+        let chain_pem = std::fs::read(chain).map_err(|e| {
+            Error::Config(format!(
+                "cannot read certificate chain {}: {e}",
+                chain.display()
+            ))
+        })?;
+        Self::from_pem(&key_pem, &chain_pem).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!(
+                "{m} (key {}, chain {})",
+                key.display(),
+                chain.display()
+            )),
+            other => other,
+        })
+    }
+
+    /// [`Signer::from_pem_files`] without the files (and without the permission check).
+    pub fn from_pem(key_pem: &[u8], chain_pem: &[u8]) -> Result<Signer, Error> {
+        let key = load_key(key_pem)?;
+        let mut chain: Vec<Certificate> = Vec::new();
+        for cert in Certificate::load_pem_chain(chain_pem)
+            .map_err(|e| Error::Config(format!("certificate chain is not PEM: {e}")))?
+        {
+            if !chain.contains(&cert) {
+                chain.push(cert);
+            }
+        }
+        let Some(leaf) = chain.first() else {
+            return Err(Error::Config("certificate chain is empty".into()));
+        };
+        let spki = leaf
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| Error::Config(format!("signer certificate: {e}")))?;
+        let matches = match &key {
+            Key::P256(k) => {
+                use p256::pkcs8::DecodePublicKey;
+                p256::ecdsa::VerifyingKey::from_public_key_der(&spki)
+                    .is_ok_and(|p| &p == k.verifying_key())
+            }
+            Key::Rsa(k) => {
+                use rsa::pkcs8::DecodePublicKey;
+                rsa::RsaPublicKey::from_public_key_der(&spki).is_ok_and(|p| &p == k.public_key())
+            }
+        };
+        if !matches {
+            return Err(Error::Config(format!(
+                "the signing key does not belong to the first certificate of the chain ({})",
+                leaf.tbs_certificate.subject
+            )));
+        }
+        for pair in chain.windows(2) {
+            if pair[0].tbs_certificate.issuer != pair[1].tbs_certificate.subject {
+                return Err(Error::Config(format!(
+                    "certificate chain is not in order (signer first): {} is not issued by {}",
+                    pair[0].tbs_certificate.subject, pair[1].tbs_certificate.subject
+                )));
+            }
+        }
+        Ok(Signer { key, chain })
+    }
+
+    /// "ECDSA P-256 / SHA-256" or "RSA-2048 PKCS#1 v1.5 / SHA-256".
+    pub fn algorithm(&self) -> String {
+        match &self.key {
+            Key::P256(_) => "ECDSA P-256 / SHA-256".into(),
+            Key::Rsa(k) => format!("RSA-{} PKCS#1 v1.5 / SHA-256", k.bits()),
+        }
+    }
+
+    /// The signer certificate's subject, e.g. `CN=certmail operator,O=Example`.
+    pub fn subject(&self) -> String {
+        self.chain[0].tbs_certificate.subject.to_string()
+    }
+
+    /// Signs `pdf` (PAdES B-T: the TSA's token is embedded as the signature timestamp).
+    ///
+    /// Appends one incremental update (ISO 32000-1 section 7.5.6) to `pdf`, which is otherwise
+    /// left byte for byte as it was. A TSA failure is returned as [`Error::Io`] (temporary).
+    pub fn sign_pdf(
+        &self,
+        pdf: &[u8],
+        reason: &str,
+        tsa: &dyn Timestamper,
+    ) -> Result<Vec<u8>, Error> {
+        let now = der::DateTime::from_system_time(std::time::SystemTime::now())
+            .map_err(|e| Error::Invalid(format!("system clock: {e}")))?;
+        let mut prepared = pdf::prepare(pdf, reason, &pdf::pdf_date(&now), CONTENTS_SIZE)?;
+        let digest: [u8; 32] = {
+            let mut h = Sha256::new();
+            for range in prepared.signed_ranges() {
+                h.update(&prepared.bytes[range]);
+            }
+            h.finalize().into()
+        };
+        let cms = self.signed_data(&digest, tsa)?;
+        prepared.fill_contents(&cms)?;
+        Ok(prepared.bytes)
+    }
+
+    /// Builds the DER CMS `ContentInfo` for a detached signature over `digest`, with its
+    /// signature time-stamp.
+    pub(crate) fn signed_data(
+        &self,
+        digest: &[u8; 32],
+        tsa: &dyn Timestamper,
+    ) -> Result<Vec<u8>, Error> {
+        let unstamped = match &self.key {
+            Key::P256(k) => {
+                cades::build_signed_data::<_, p256::ecdsa::DerSignature>(k, &self.chain, digest)
+            }
+            Key::Rsa(k) => cades::build_signed_data::<_, rsa::pkcs1v15::Signature>(
+                k.as_ref(),
+                &self.chain,
+                digest,
+            ),
+        }?;
+        cades::add_signature_timestamp(&unstamped, tsa)
+    }
+}
+
+/// Reads a PKCS#8 `PRIVATE KEY` PEM block holding a P-256 or RSA key.
+fn load_key(pem: &[u8]) -> Result<Key, Error> {
+    let (label, doc) = der::pem::decode_vec(pem)
+        .map_err(|e| Error::Config(format!("signing key is not a PEM file: {e}")))?;
+    match label {
+        "PRIVATE KEY" => {}
+        "ENCRYPTED PRIVATE KEY" => {
+            return Err(Error::Config(
+                "signing key is encrypted: store it unencrypted with mode 600 \
+                 (openssl pkcs8 -topk8 -nocrypt)"
+                    .into(),
+            ))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "signing key is a {other:?} PEM block; PKCS#8 \"PRIVATE KEY\" is needed \
+                 (openssl pkcs8 -topk8 -nocrypt -in OLD -out NEW)"
+            )))
+        }
+    }
+    let info = p256::pkcs8::PrivateKeyInfo::from_der(&doc)
+        .map_err(|e| Error::Config(format!("signing key is not PKCS#8: {e}")))?;
+    let oid = info.algorithm.oid;
+    if oid == cades::oid::EC_PUBLIC_KEY {
+        use p256::pkcs8::DecodePrivateKey;
+        let key = p256::SecretKey::from_pkcs8_der(&doc).map_err(|e| {
+            Error::Config(format!(
+                "signing key: only EC keys on P-256 are supported: {e}"
+            ))
+        })?;
+        Ok(Key::P256(p256::ecdsa::SigningKey::from(key)))
+    } else if oid == cades::oid::RSA_ENCRYPTION {
+        use rsa::pkcs8::DecodePrivateKey;
+        let key = rsa::RsaPrivateKey::from_pkcs8_der(&doc)
+            .map_err(|e| Error::Config(format!("signing key: bad RSA key: {e}")))?;
+        cades::BlindedRsa::new(key).map(|k| Key::Rsa(Box::new(k)))
+    } else {
+        Err(Error::Config(format!(
+            "signing key algorithm {oid} is not supported (use P-256 or RSA)"
+        )))
+    }
+}
+
+/// A summary of the signature time-stamp of a signed PDF, for the event log: `gen_time`
+/// (RFC 3339), `serial` (hex), `policy`, `tsa` (the TSA certificate's subject) and
+/// `token_sha256`. `null` when the PDF has no readable signature time-stamp.
+pub fn timestamp_summary(pdf: &[u8]) -> serde_json::Value {
+    let summary = || -> Option<serde_json::Value> {
+        let located = pdf::locate_last_signature(pdf).ok()?;
+        let cms = cades::Cms::parse(&located.contents).ok()?;
+        let token = cms.timestamp_token().ok()??;
+        let parsed = cades::Token::parse(&token).ok()?;
+        Some(serde_json::json!({
+            "gen_time": parsed.gen_time().to_string(),
+            "serial": hex::encode(parsed.tst.serial_number.as_bytes()),
+            "policy": parsed.tst.policy.to_string(),
+            "tsa": parsed.signer_cert().map(|c| c.tbs_certificate.subject.to_string()),
+            "token_sha256": hex::encode(Sha256::digest(&token)),
+        }))
+    };
+    summary().unwrap_or(serde_json::Value::Null)
+}
+
+/// What `certd verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    pub valid: bool,
+    /// One entry per check: name, passed, human sentence.
+    pub checks: Vec<(String, bool, String)>,
+}
