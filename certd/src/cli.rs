@@ -62,6 +62,15 @@ pub enum CertificatesCmd {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Extract a certificate's RFC 3161 token and the signature value it timestamps, for
+    /// `openssl ts -verify -in TOKEN -token_in -data SIGVALUE -CAfile TRUST`.
+    Token {
+        file: PathBuf,
+        #[arg(long)]
+        token: PathBuf,
+        #[arg(long)]
+        signature_value: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -173,6 +182,7 @@ pub fn run_admin(config: &Config, cmd: Command) -> Result<(), Error> {
         Command::Serve | Command::Verify { .. } => unreachable_serve(),
         Command::Customers(c) => customers(&mut store, c),
         Command::Contracts(c) => contracts(&store, c),
+        Command::Certificates(c @ CertificatesCmd::Token { .. }) => run_pdf_tool(&c),
         Command::Certificates(CertificatesCmd::Export { id, output }) => {
             let c = store
                 .contract(&id)?
@@ -193,6 +203,25 @@ pub fn run_admin(config: &Config, cmd: Command) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// Certificate commands that work on a PDF file alone (no configuration, no database).
+pub fn run_pdf_tool(cmd: &CertificatesCmd) -> Result<(), Error> {
+    let CertificatesCmd::Token {
+        file,
+        token,
+        signature_value,
+    } = cmd
+    else {
+        return Err(Error::Invalid("not a PDF-only command".into()));
+    };
+    let pdf = std::fs::read(file)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", file.display())))?;
+    let (tok, sig) = crate::signature::timestamp_parts(&pdf)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    std::fs::write(token, tok)?;
+    std::fs::write(signature_value, sig)?;
+    Ok(())
 }
 
 /// `certd verify`: needs no configuration or database, so a recipient can run it too.

@@ -13,6 +13,14 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();
+    // Commands on a PDF alone need neither configuration nor database.
+    if let Command::Certificates(c @ certd::cli::CertificatesCmd::Token { .. }) = &cli.command {
+        if let Err(e) = certd::cli::run_pdf_tool(c) {
+            eprintln!("certd: {e}");
+            std::process::exit(exit_code(&e));
+        }
+        return;
+    }
     if let Command::Verify { file, trust, json } = &cli.command {
         match certd::cli::run_verify(file, trust, *json) {
             Ok(true) => return,

@@ -162,10 +162,6 @@ impl<'f> Layout<'f> {
         }
     }
 
-    pub fn y(&self) -> f32 {
-        self.y
-    }
-
     pub fn page(&self) -> usize {
         self.pages.len() - 1
     }

@@ -12,6 +12,7 @@
 //! (`pdfsig`, pyHanko, `openssl cms`, `qpdf`) it is tested with.
 
 mod cades;
+mod parts;
 mod pdf;
 mod verify;
 
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use x509_cert::Certificate;
 
+pub use parts::timestamp_parts;
 pub use verify::verify_pdf;
 
 /// Reserved size of the CMS blob in `/Contents`, in bytes (twice as many hex digits are

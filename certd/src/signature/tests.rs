@@ -512,7 +512,12 @@ fn qpdf_check(pdf: &[u8]) {
         .expect("qpdf");
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    eprintln!("qpdf --check: {}", text.lines().last().unwrap_or(""));
+    eprintln!(
+        "qpdf --check: {}",
+        text.lines()
+            .find(|l| l.starts_with("No syntax"))
+            .unwrap_or("")
+    );
     assert!(
         out.status.success() && text.contains("No syntax or stream encoding errors"),
         "{text}"
