@@ -143,9 +143,13 @@ fn local_titles(language: &str) -> Option<&'static Titles> {
 
 /// "English / local", or English alone.
 fn title(language: &str, pick: fn(&Titles) -> &'static str) -> String {
+    title_joined(language, pick, " / ")
+}
+
+fn title_joined(language: &str, pick: fn(&Titles) -> &'static str, sep: &str) -> String {
     let en = pick(&EN);
     match local_titles(language).map(pick) {
-        Some(local) if local != en => format!("{en} / {local}"),
+        Some(local) if local != en => format!("{en}{sep}{local}"),
         _ => en.to_string(),
     }
 }
@@ -165,7 +169,7 @@ const TITLE: Style = Style {
     ..Style::new(18.0, Weight::Bold, TEXT)
 };
 const META_LABEL: Style = Style::new(7.0, Weight::Regular, MUTED);
-const META_VALUE: Style = Style::new(10.0, Weight::Bold, TEXT);
+const META_VALUE: Style = Style::new(9.5, Weight::Bold, TEXT);
 const H1: Style = Style::new(12.5, Weight::Bold, ACCENT);
 const H2: Style = Style::new(9.5, Weight::Bold, TEXT);
 const LABEL: Style = Style::new(8.5, Weight::Regular, MUTED);
@@ -176,6 +180,8 @@ const BODY: Style = Style {
     ..Style::new(9.5, Weight::Regular, TEXT)
 };
 const MONO: Style = Style::new(8.0, Weight::Mono, TEXT);
+/// 64 hex digits fit the value column in this face and size.
+const CHAIN_HEAD: Style = Style::new(8.0, Weight::Mono, TEXT);
 const HASH: Style = Style::new(7.5, Weight::Mono, MUTED);
 const FOOTER: Style = Style::new(7.5, Weight::Regular, MUTED);
 
@@ -257,14 +263,20 @@ fn subheading(l: &mut Layout, text: &str) {
 }
 
 fn fields(l: &mut Layout, fields: &[Field], none: &str) {
+    let styled: Vec<(&Field, Style)> = fields.iter().map(|f| (f, VALUE)).collect();
+    styled_fields(l, &styled, none);
+}
+
+/// A label/value table; the style is per row so hashes can be set in the narrower mono face.
+fn styled_fields(l: &mut Layout, fields: &[(&Field, Style)], none: &str) {
     if fields.is_empty() {
         let lines = l.wrap(none, VALUE, CONTENT_W);
         l.block(vec![column(MARGIN_X, CONTENT_W, lines)]);
         return;
     }
-    for f in fields {
+    for (f, style) in fields {
         let label = l.wrap(&f.label, LABEL, LABEL_W);
-        let value = l.wrap(&f.value, VALUE, CONTENT_W - LABEL_W - GUTTER);
+        let value = l.wrap(&f.value, *style, CONTENT_W - LABEL_W - GUTTER);
         let segs = l.block(vec![
             column(MARGIN_X, LABEL_W, label),
             column(
@@ -308,11 +320,22 @@ fn header(l: &mut Layout, data: &CertificateData) {
     l.space(10.0);
 
     // Serial, contract id and issue time side by side, each a small label over its value.
-    let widths = [0.24, 0.46, 0.30].map(|f| f * CONTENT_W);
+    let widths = [0.17, 0.55, 0.28].map(|f| f * CONTENT_W);
     let cells = [
-        (title(lang, |t| t.serial), data.serial.to_string()),
-        (title(lang, |t| t.contract_id), data.contract_id.clone()),
-        (title(lang, |t| t.issued), data.issued_at.clone()),
+        // English and local label on separate lines: the columns are too narrow to wrap a
+        // joined label cleanly.
+        (
+            title_joined(lang, |t| t.serial, "\n"),
+            data.serial.to_string(),
+        ),
+        (
+            title_joined(lang, |t| t.contract_id, "\n"),
+            data.contract_id.clone(),
+        ),
+        (
+            title_joined(lang, |t| t.issued, "\n"),
+            data.issued_at.clone(),
+        ),
     ];
     let mut x = MARGIN_X;
     let mut columns = Vec::new();
@@ -455,7 +478,8 @@ fn timeline(l: &mut Layout, data: &CertificateData, none: &str) {
 
 fn embedded(l: &mut Layout, data: &CertificateData, none: &str) {
     let note = l.wrap(
-        title(&data.language, |t| t.embedded_note).as_str(),
+        // Sentences, so each language gets its own paragraph.
+        title_joined(&data.language, |t| t.embedded_note, "\n").as_str(),
         LABEL,
         CONTENT_W,
     );
@@ -556,7 +580,11 @@ fn compose(data: &CertificateData, fonts: &FontSet) -> Vec<Vec<Item>> {
             value: data.issued_at.clone(),
         },
     ];
-    fields(&mut l, &evidence, &none);
+    styled_fields(
+        &mut l,
+        &[(&evidence[0], CHAIN_HEAD), (&evidence[1], VALUE)],
+        &none,
+    );
 
     footers(&mut l, data);
     l.finish()
@@ -1015,6 +1043,8 @@ mod tests {
             other => other.expect("render"),
         };
         assert!(pdf.starts_with(b"%PDF-1.7"));
+        // The signer appends its signature with lopdf: the file must load there.
+        let parsed = lopdf::Document::load_mem(&pdf).expect("lopdf parses the certificate");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cert.pdf");
         std::fs::write(&path, &pdf).expect("write");
@@ -1039,7 +1069,27 @@ mod tests {
                 .arg("UTF-8")
                 .arg(&path)
                 .arg("-"));
-            let flat = squash(&text);
+            // Every page ends with its footer; cut them out so text flowing over a page break
+            // reads as one.
+            let footer = squash(&format!(
+                "{} {} · {}",
+                title(&data.language, |t| t.serial),
+                data.serial,
+                data.contract_id
+            ));
+            let page_texts: Vec<&str> = text
+                .split('\u{c}')
+                .filter(|p| !p.trim().is_empty())
+                .collect();
+            assert_eq!(page_texts.len(), pages.max(1));
+            let mut flat = String::new();
+            for (i, page) in page_texts.iter().enumerate() {
+                let page = squash(page);
+                let end = format!("{footer}{}/{}", i + 1, page_texts.len());
+                let body = page.strip_suffix(&end);
+                assert!(body.is_some(), "page {} footer: {page}", i + 1);
+                flat.push_str(body.unwrap_or_default());
+            }
             assert!(flat.contains(&squash(&data.contract_text)), "contract text");
             assert!(flat.contains(&data.serial.to_string()));
             assert!(flat.contains(&squash(&data.outcome_sentence)));
@@ -1054,7 +1104,6 @@ mod tests {
                 assert!(flat.contains(&squash(&f.value)), "field {}", f.value);
             }
             assert!(flat.contains(&data.chain_head));
-            assert!(flat.contains(&format!("{pages}/{pages}")), "page numbers");
         }
         if have("pdfdetach") {
             let list = run(Command::new("pdfdetach").arg("-list").arg(&path));
@@ -1084,6 +1133,9 @@ mod tests {
                     .arg(out.join(name)));
             }
         }
+        if pages > 0 {
+            assert_eq!(parsed.get_pages().len(), pages);
+        }
         pages
     }
 
@@ -1102,6 +1154,34 @@ mod tests {
     fn english_200_lines() {
         let pages = check(&english_long(), Some("en"));
         assert!(pages == 0 || pages > 2, "{pages} pages");
+    }
+
+    #[test]
+    fn minimal_and_odd_input_still_renders() {
+        let mut d = spanish();
+        d.request_fields.clear();
+        d.response_fields.clear();
+        d.attachments.clear();
+        d.request_timeline.clear();
+        d.embedded.clear();
+        d.response_text = None;
+        d.contract_text = String::new();
+        d.outcome = "something-new".into();
+        check(&d, None);
+        // Characters no font has (emoji, Thai), controls, a private-use character, a combining
+        // accent and a 300-character token: PDF/A validation must still pass.
+        d.contract_text = format!(
+            "emoji 😀 ไทย nul\u{0} tab\tbom\u{feff} pua\u{e000} e\u{301} {}",
+            "x".repeat(300)
+        );
+        d.embedded = vec![embedded("a.eml", "", "x")];
+        d.embedded[0].mime_type = "not a mime type".into();
+        let pdf = render(&d);
+        assert!(
+            matches!(pdf, Ok(_) | Err(Error::Config(_))),
+            "{:?}",
+            pdf.err()
+        );
     }
 
     #[test]
