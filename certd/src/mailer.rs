@@ -124,6 +124,29 @@ fn domain_of(addr: &str) -> &str {
     addr.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")
 }
 
+/// One aligned `label value` line of a plain-text mail.
+fn field_line(label: &str, value: &str) -> String {
+    format!("{label:<18} {value}\n")
+}
+
+/// The attachments of a contract with their hashes, so the reader can check what was signed.
+fn attachment_list(t: &crate::i18n::Texts, c: &ContractRow) -> String {
+    if c.attachments.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{}\n", t.attachments);
+    for a in &c.attachments {
+        out.push_str(&format!(
+            "  - {} ({}, {} bytes)\n    SHA-256 {}\n",
+            a.filename.as_deref().unwrap_or("-"),
+            a.content_type,
+            a.size,
+            a.sha256
+        ));
+    }
+    out
+}
+
 /// Message-ID from an idempotency key: `<receipt.ID@domain>`.
 pub fn message_id(key: &str, from: &str) -> String {
     let local: String = key
@@ -148,34 +171,23 @@ pub fn receipt(
     let mut body = String::new();
     body.push_str(&t.receipt_intro.replace("{operator}", operator));
     body.push_str("\n\n");
-    let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
-    body.push_str(&line(t.serial, &c.summary.serial.to_string()));
-    body.push_str(&line(t.contract_id, &c.summary.id));
-    body.push_str(&line(t.received_at, &c.summary.submitted_at));
-    body.push_str(&line(t.subject, &c.summary.subject_text));
-    body.push_str(&line(t.destinations, &c.summary.destinations.join(", ")));
-    body.push_str(&line(
+    body.push_str(&field_line(t.serial, &c.summary.serial.to_string()));
+    body.push_str(&field_line(t.contract_id, &c.summary.id));
+    body.push_str(&field_line(t.received_at, &c.summary.submitted_at));
+    body.push_str(&field_line(t.subject, &c.summary.subject_text));
+    body.push_str(&field_line(
+        t.destinations,
+        &c.summary.destinations.join(", "),
+    ));
+    body.push_str(&field_line(
         t.authenticated,
         &format!("{} ({})", c.auth_method, c.auth_identity),
     ));
     if let Some(mid) = &c.message_id {
-        body.push_str(&line("Message-ID:", mid));
+        body.push_str(&field_line("Message-ID:", mid));
     }
-    body.push_str(&line(t.message_sha256, &c.raw_sha256));
-    if !c.attachments.is_empty() {
-        body.push('\n');
-        body.push_str(t.attachments);
-        body.push('\n');
-        for a in &c.attachments {
-            body.push_str(&format!(
-                "  - {} ({}, {} bytes)\n    SHA-256 {}\n",
-                a.filename.as_deref().unwrap_or("-"),
-                a.content_type,
-                a.size,
-                a.sha256
-            ));
-        }
-    }
+    body.push_str(&field_line(t.message_sha256, &c.raw_sha256));
+    body.push_str(&attachment_list(t, c));
     body.push('\n');
     body.push_str(t.receipt_next);
     body.push('\n');
@@ -248,27 +260,14 @@ pub fn request(ctx: &RequestContext<'_>, to: &str, token: &str, key: &str) -> Ou
     body.push_str("\n\n");
     body.push_str(t.request_how);
     body.push_str("\n\n");
-    let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
-    body.push_str(&line(t.serial, &c.summary.serial.to_string()));
-    body.push_str(&line(t.contract_id, &c.summary.id));
-    body.push_str(&line(t.request_deadline, ctx.deadline));
-    body.push_str(&line(t.subject, &c.summary.subject_text));
+    body.push_str(&field_line(t.serial, &c.summary.serial.to_string()));
+    body.push_str(&field_line(t.contract_id, &c.summary.id));
+    body.push_str(&field_line(t.request_deadline, ctx.deadline));
+    body.push_str(&field_line(t.subject, &c.summary.subject_text));
     body.push_str(&format!("\n===== {} =====\n\n", t.request_contract));
     body.push_str(&c.body_text);
     body.push_str("\n\n=====\n");
-    if !c.attachments.is_empty() {
-        body.push('\n');
-        body.push_str(t.attachments);
-        body.push('\n');
-        for a in &c.attachments {
-            body.push_str(&format!(
-                "  - {} ({} bytes) SHA-256 {}\n",
-                a.filename.as_deref().unwrap_or("-"),
-                a.size,
-                a.sha256
-            ));
-        }
-    }
+    body.push_str(&attachment_list(t, c));
     Outgoing {
         from: ctx.from.to_string(),
         to: to.to_string(),
@@ -322,12 +321,14 @@ pub fn outcome(
 ) -> Outgoing {
     let t = crate::i18n::texts(language);
     let sentence = crate::i18n::outcome_sentence(language, outcome);
-    let line = |label: &str, value: &str| format!("{label:<18} {value}\n");
     let mut body = format!("{sentence}\n\n");
-    body.push_str(&line(t.serial, &c.summary.serial.to_string()));
-    body.push_str(&line(t.contract_id, &c.summary.id));
-    body.push_str(&line(t.subject, &c.summary.subject_text));
-    body.push_str(&line(t.destinations, &c.summary.destinations.join(", ")));
+    body.push_str(&field_line(t.serial, &c.summary.serial.to_string()));
+    body.push_str(&field_line(t.contract_id, &c.summary.id));
+    body.push_str(&field_line(t.subject, &c.summary.subject_text));
+    body.push_str(&field_line(
+        t.destinations,
+        &c.summary.destinations.join(", "),
+    ));
     Outgoing {
         from: from.to_string(),
         to: to.to_string(),

@@ -618,30 +618,12 @@ async fn hand_over(
         dedupe_key: dedupe_key(&target.customer.name, &msg.raw),
         raw: msg.raw.clone(),
     };
-    match milter
-        .certd
-        .call(Request::Submit(Box::new(submission)))
-        .await
-    {
-        Ok(Response::Committed(c)) => Ok(c),
-        Ok(Response::Refused(r)) => Err(Reply {
-            code: r.code,
-            enhanced: static_enhanced(&r.enhanced),
-            text: r.text,
-        }),
-        Ok(Response::Error { message }) => {
-            log::error!("certd could not store the contract: {message}");
-            Err(certd_unavailable())
-        }
-        Ok(other) => {
-            log::error!("certd answered a submission with {other:?}");
-            Err(certd_unavailable())
-        }
-        Err(e) => {
-            log::error!("{e}");
-            Err(certd_unavailable())
-        }
-    }
+    certd_result(
+        milter
+            .certd
+            .call(Request::Submit(Box::new(submission)))
+            .await,
+    )
 }
 
 /// A reply or DSN: its authentication evidence, then the handoff.
