@@ -30,6 +30,82 @@ pub struct Config {
     /// text only (useful for trials, not for evidence).
     #[serde(default)]
     pub certificate: Option<CertificateConfig>,
+    /// The SMS gateway. Without it, contracts naming a phone still get their email leg; the
+    /// phone leg is recorded as failed.
+    #[serde(default)]
+    pub sms: Option<SmsConfig>,
+}
+
+/// An HTTP SMS gateway (Kannel's `sendsms` by default) and certd's callback endpoint for
+/// delivery reports and answers. See `docs/sms.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway's send URL, e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub send_url: String,
+    /// `get` (query string, Kannel) or `post` (form body).
+    #[serde(default = "default_sms_method")]
+    pub method: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The gateway password, read from this file (mode 0600): kept out of the config file.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Sender id or short code the SMS come from, and where answers go.
+    pub sender: String,
+    /// Request parameters. Empty: Kannel's sendsms parameters. Values may use `{to}`,
+    /// `{from}`, `{text}`, `{coding}`, `{charset}`, `{dlr_mask}`, `{dlr_url}`, `{username}`,
+    /// `{password}` and `{reference}`.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Delivery report types asked for (Kannel dlr-mask; 31 = all).
+    #[serde(default = "default_dlr_mask")]
+    pub dlr_mask: u8,
+    #[serde(default = "default_sms_timeout")]
+    pub timeout_secs: u64,
+    /// Where certd listens for delivery reports and inbound SMS (keep it on loopback or a
+    /// private network; see `callback_allow`).
+    #[serde(default = "default_callback_listen")]
+    pub callback_listen: std::net::SocketAddr,
+    /// The base URL the gateway uses to reach `callback_listen`; default `http://<listen>`.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// A file holding the shared secret the gateway must send as `key=` on every callback.
+    #[serde(default)]
+    pub callback_secret_file: Option<PathBuf>,
+    /// Peers allowed to call back; anyone else gets 403 before any parsing.
+    #[serde(default = "default_callback_allow")]
+    pub callback_allow: Vec<std::net::IpAddr>,
+}
+
+fn default_sms_method() -> String {
+    "get".into()
+}
+fn default_dlr_mask() -> u8 {
+    31
+}
+fn default_sms_timeout() -> u64 {
+    10
+}
+fn default_callback_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8026))
+}
+fn default_callback_allow() -> Vec<std::net::IpAddr> {
+    vec![
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]
+}
+
+impl SmsConfig {
+    /// The base URL of the callback endpoint, without a trailing slash.
+    pub fn callback_base(&self) -> String {
+        self.callback_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.callback_listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
 }
 
 /// The operator's signing key, its certificate chain and the time-stamping authorities.
@@ -91,6 +167,20 @@ impl Config {
                 return Err("certificate.tsa_urls is empty: name at least one RFC 3161 TSA".into());
             }
         }
+        if let Some(sms) = &c.sms {
+            if !matches!(sms.method.as_str(), "get" | "post") {
+                return Err(format!(
+                    "sms.method {:?}: use \"get\" or \"post\"",
+                    sms.method
+                ));
+            }
+            if !(sms.send_url.starts_with("http://") || sms.send_url.starts_with("https://")) {
+                return Err(format!(
+                    "sms.send_url {:?} is not an http(s) URL",
+                    sms.send_url
+                ));
+            }
+        }
         if !c.smtp.from.contains('@') {
             return Err(format!("smtp.from {:?} is not an address", c.smtp.from));
         }
@@ -119,5 +209,15 @@ mod tests {
         assert!(Config::parse(&format!("typo=1\n{base}")).is_err());
         assert!(Config::parse(&format!("socket_mode='999'\n{base}")).is_err());
         assert!(Config::parse(&base.replace("a@b", "nobody")).is_err());
+        let sms = format!(
+            "{base}[sms]\nsend_url='http://127.0.0.1:13013/cgi-bin/sendsms'\nsender='22123'\n"
+        );
+        let c = Config::parse(&sms).unwrap();
+        let s = c.sms.unwrap();
+        assert_eq!(s.callback_base(), "http://127.0.0.1:8026");
+        assert_eq!(s.dlr_mask, 31);
+        assert!(Config::parse(&sms.replace("http://127", "ftp://127")).is_err());
+        assert!(Config::parse(&format!("{sms}method='put'\n")).is_err());
+        assert!(Config::parse(&format!("{sms}callback_listen='nowhere'\n")).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod mailer;
 pub mod outbox;
 pub mod server;
 pub mod signature;
+pub mod sms;
 pub mod store;
 pub mod timestamp;
 
@@ -55,12 +56,39 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
             None
         }
     };
+    let sms: Option<Box<dyn sms::gateway::Gateway>> = match &config.sms {
+        Some(c) => {
+            let gateway = sms::gateway::HttpGateway::new(c)?;
+            let secret = match &c.callback_secret_file {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?
+                    .trim()
+                    .to_string(),
+                None => {
+                    log::warn!("sms.callback_secret_file is not set: callbacks are protected by sms.callback_allow only");
+                    String::new()
+                }
+            };
+            sms::callback::serve(
+                c,
+                sms::callback::Callbacks {
+                    store: Arc::clone(&store),
+                    secret,
+                    allow: c.callback_allow.clone(),
+                    wake: wake_tx.clone(),
+                },
+            )?;
+            Some(Box::new(gateway))
+        }
+        None => None,
+    };
     let dispatcher = outbox::Dispatcher {
         store: Arc::clone(&store),
         transport: mailer::Smtp::new(&config.smtp),
         operator: config.operator.clone(),
         from: config.smtp.from.clone(),
         certifier,
+        sms,
     };
     std::thread::Builder::new()
         .name("outbox".into())

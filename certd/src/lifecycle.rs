@@ -16,8 +16,10 @@
 //!                            └──────────────────▶ unanswered (NORESP)
 //! ```
 //!
+//! Email and SMS legs run side by side: every destination gets its request at the start, the
+//! first clear answer on either channel decides, and later ones are recorded as ignored.
 //! Every final state emits [`Effect::IssueCertificate`]: the seam where the certificate
-//! issue builds, signs and sends the PDF.
+//! is built, signed and sent.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +87,7 @@ pub struct Contract {
     pub emails: Vec<String>,
     /// Phone destinations (E.164).
     pub phones: Vec<String>,
-    /// Email destinations whose request bounced.
+    /// Destinations whose request could not be delivered (DSN, SMTP 5xx, SMS report).
     pub bounced: Vec<String>,
     /// Deadline as Unix seconds, once requested.
     pub deadline_at: Option<i64>,
@@ -96,7 +98,7 @@ pub struct Contract {
 pub enum Event {
     /// Right after the commit: send the requests (the store starts the clock).
     Start,
-    /// A counterparty answered (email now; SMS with the SMS issue).
+    /// A counterparty answered, by email or by SMS; `from` is the destination answering.
     Reply { from: String, decision: Decision },
     /// A request to `destination` could not be delivered.
     Bounce { destination: String },
@@ -107,9 +109,25 @@ pub enum Event {
 /// A side effect, performed through the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    SendRequest { to: String },
-    SendClarification { to: String },
-    IssueCertificate { outcome: State },
+    SendRequest {
+        to: String,
+    },
+    SendClarification {
+        to: String,
+    },
+    SendSmsRequest {
+        to: String,
+    },
+    SendSmsClarification {
+        to: String,
+    },
+    /// Tells a phone that answered what was recorded: SMS has no sent-folder to look in.
+    SendSmsConfirmation {
+        to: String,
+    },
+    IssueCertificate {
+        outcome: State,
+    },
 }
 
 /// Why an event cannot apply.
@@ -143,29 +161,55 @@ pub fn step(c: &Contract, event: &Event) -> Result<(State, Vec<Effect>), Illegal
             c.emails
                 .iter()
                 .map(|to| Effect::SendRequest { to: to.clone() })
+                .chain(
+                    c.phones
+                        .iter()
+                        .map(|to| Effect::SendSmsRequest { to: to.clone() }),
+                )
                 .collect(),
         )),
         (State::Received, Event::Reply { .. }) => Err(not_now("a reply")),
         (State::Received, Event::Bounce { .. }) => Err(not_now("a bounce")),
         (State::Received, Event::Deadline { .. }) => Err(not_now("the deadline")),
         (State::Requested, Event::Start) => Err(not_now("start")),
-        (State::Requested, Event::Reply { from, decision }) => match decision {
-            Decision::Accept => Ok(finish(State::Accepted)),
-            Decision::Reject => Ok(finish(State::Rejected)),
-            Decision::Unclear => Ok((
-                State::Requested,
-                vec![Effect::SendClarification { to: from.clone() }],
-            )),
-        },
+        (State::Requested, Event::Reply { from, decision }) => {
+            let by_sms = c.phones.iter().any(|p| p == from);
+            if !by_sms && !c.emails.iter().any(|e| e.eq_ignore_ascii_case(from)) {
+                return Err(Illegal::UnknownDestination(from.clone()));
+            }
+            let outcome = match decision {
+                Decision::Accept => State::Accepted,
+                Decision::Reject => State::Rejected,
+                Decision::Unclear if by_sms => {
+                    return Ok((
+                        State::Requested,
+                        vec![Effect::SendSmsClarification { to: from.clone() }],
+                    ))
+                }
+                Decision::Unclear => {
+                    return Ok((
+                        State::Requested,
+                        vec![Effect::SendClarification { to: from.clone() }],
+                    ))
+                }
+            };
+            let (state, mut effects) = finish(outcome);
+            if by_sms {
+                effects.insert(0, Effect::SendSmsConfirmation { to: from.clone() });
+            }
+            Ok((state, effects))
+        }
         (State::Requested, Event::Bounce { destination }) => {
-            if !c.emails.iter().any(|e| e.eq_ignore_ascii_case(destination)) {
+            let is = |a: &String| a.eq_ignore_ascii_case(destination);
+            if !c.emails.iter().chain(&c.phones).any(is) {
                 return Err(Illegal::UnknownDestination(destination.clone()));
             }
-            let all_bounced = c.emails.iter().all(|e| {
-                e.eq_ignore_ascii_case(destination)
-                    || c.bounced.iter().any(|b| b.eq_ignore_ascii_case(e))
-            });
-            if all_bounced && c.phones.is_empty() {
+            let all_failed = c
+                .emails
+                .iter()
+                .chain(&c.phones)
+                .all(|d| is(d) || c.bounced.iter().any(|b| b.eq_ignore_ascii_case(d)));
+            if all_failed {
                 Ok(finish(State::NotDelivered))
             } else {
                 Ok((State::Requested, Vec::new()))
@@ -245,6 +289,98 @@ mod tests {
                     to: "bob@example.test".into()
                 }]
             )
+        );
+    }
+
+    fn with_phone(state: State) -> Contract {
+        let mut c = contract(state);
+        c.phones.push("+34600111222".into());
+        c
+    }
+
+    #[test]
+    fn start_requests_every_phone_too() {
+        let (_, fx) = step(&with_phone(State::Received), &Event::Start).unwrap();
+        assert_eq!(fx.len(), 3);
+        assert_eq!(
+            fx[2],
+            Effect::SendSmsRequest {
+                to: "+34600111222".into()
+            }
+        );
+        let mut sms_only = with_phone(State::Received);
+        sms_only.emails.clear();
+        assert_eq!(
+            step(&sms_only, &Event::Start).unwrap().1,
+            vec![Effect::SendSmsRequest {
+                to: "+34600111222".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn sms_answers_decide_like_email_answers() {
+        let c = with_phone(State::Requested);
+        let sms = |decision| Event::Reply {
+            from: "+34600111222".into(),
+            decision,
+        };
+        assert_eq!(
+            step(&c, &sms(Decision::Accept)).unwrap(),
+            (
+                State::Accepted,
+                vec![
+                    Effect::SendSmsConfirmation {
+                        to: "+34600111222".into()
+                    },
+                    Effect::IssueCertificate {
+                        outcome: State::Accepted
+                    }
+                ]
+            )
+        );
+        assert_eq!(step(&c, &sms(Decision::Reject)).unwrap().0, State::Rejected);
+        assert_eq!(
+            step(&c, &sms(Decision::Unclear)).unwrap(),
+            (
+                State::Requested,
+                vec![Effect::SendSmsClarification {
+                    to: "+34600111222".into()
+                }]
+            )
+        );
+        // The first clear answer decides: a later one on the other channel cannot apply.
+        let mut done = c.clone();
+        done.state = step(&c, &sms(Decision::Accept)).unwrap().0;
+        assert_eq!(
+            step(&done, &reply(Decision::Reject)),
+            Err(Illegal::Final("accepted"))
+        );
+        assert_eq!(
+            step(
+                &c,
+                &Event::Reply {
+                    from: "+34999999999".into(),
+                    decision: Decision::Accept
+                }
+            ),
+            Err(Illegal::UnknownDestination("+34999999999".into()))
+        );
+    }
+
+    #[test]
+    fn noex_needs_every_destination_failed() {
+        let mut c = with_phone(State::Requested);
+        c.bounced = vec!["bob@example.test".into(), "carol@example.test".into()];
+        let phone_failed = Event::Bounce {
+            destination: "+34600111222".into(),
+        };
+        assert_eq!(step(&c, &phone_failed).unwrap().0, State::NotDelivered);
+        c.bounced.pop();
+        assert_eq!(
+            step(&c, &phone_failed).unwrap(),
+            (State::Requested, vec![]),
+            "carol may still answer"
         );
     }
 

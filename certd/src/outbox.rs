@@ -43,6 +43,12 @@ pub enum Effect {
     },
     /// A copy of the signed certificate to one party.
     CertificateCopy { contract_id: String, to: String },
+    /// The acceptance request to one phone destination, by SMS.
+    SmsRequest { contract_id: String, to: String },
+    /// How to answer clearly, after an unclear SMS answer.
+    SmsClarification { contract_id: String, to: String },
+    /// What was recorded, after a deciding SMS answer.
+    SmsConfirmation { contract_id: String, to: String },
     /// A row written by a newer certd that this one does not know; left for it.
     #[serde(other)]
     Unknown,
@@ -56,6 +62,9 @@ impl Effect {
             Effect::Clarification { .. } => "clarification",
             Effect::Certificate { .. } => "certificate",
             Effect::CertificateCopy { .. } => "certificate_copy",
+            Effect::SmsRequest { .. } => "sms_request",
+            Effect::SmsClarification { .. } => "sms_clarification",
+            Effect::SmsConfirmation { .. } => "sms_confirmation",
             Effect::Unknown => "unknown",
         }
     }
@@ -76,6 +85,8 @@ pub struct Dispatcher<T: Transport> {
     pub from: String,
     /// Signs and timestamps certificates; `None`: outcome notices only.
     pub certifier: Option<Certifier>,
+    /// The SMS gateway; `None`: SMS effects fail (recorded) and phones count as unreachable.
+    pub sms: Option<Box<dyn crate::sms::gateway::Gateway>>,
 }
 
 /// The operator's signer and the TSAs.
@@ -123,6 +134,12 @@ impl<T: Transport> Dispatcher<T> {
         {
             return self.issue(item, contract_id, outcome, certifier);
         }
+        if let Effect::SmsRequest { contract_id, to }
+        | Effect::SmsClarification { contract_id, to }
+        | Effect::SmsConfirmation { contract_id, to } = &item.effect
+        {
+            return self.send_sms(item, contract_id, to);
+        }
         let outgoing = match self.compose(item)? {
             Ok(o) => o,
             Err(why) => return self.give_up(item, &why),
@@ -135,8 +152,14 @@ impl<T: Transport> Dispatcher<T> {
                     &format!("{}_sent", item.effect.kind()),
                     &json!({"to": outgoing.to, "message_id": outgoing.message_id, "smtp": answer, "attempt": item.attempts}),
                 )?;
+                // The MTA's queue id of our mail, so one grep follows it through the mail log.
+                let queue = answer
+                    .split("queued as ")
+                    .nth(1)
+                    .and_then(|q| q.split_whitespace().next())
+                    .unwrap_or("-");
                 log::info!(
-                    "contract={contract} outbox={} {} sent to {} ({answer})",
+                    "contract={contract} queue={queue} outbox={} {} sent to {} ({answer})",
                     item.id,
                     item.effect.kind(),
                     outgoing.to
@@ -150,7 +173,7 @@ impl<T: Transport> Dispatcher<T> {
                     // A synchronous 5xx for a request is a delivery failure of the contract
                     // (NOEX evidence), not merely a failed notification.
                     let mut store = lock(&self.store);
-                    let _ = store.record_bounce(contract_id, to, &msg)?;
+                    let _ = store.record_bounce(contract_id, to, &msg, "smtp")?;
                     store.complete(item.id)?;
                     log::info!("contract={contract} request to {to} refused by the MTA: {msg}");
                     return Ok(());
@@ -169,6 +192,130 @@ impl<T: Transport> Dispatcher<T> {
             }
         }
         Ok(())
+    }
+
+    /// Composes an SMS from the store and hands it to the gateway. The reference is derived
+    /// from the idempotency key, so a retry after a crash reuses it and its reports still
+    /// find the contract.
+    fn send_sms(&self, item: &OutboxItem, contract_id: &str, to: &str) -> Result<(), Error> {
+        let kind = item.effect.kind();
+        let Some(gateway) = &self.sms else {
+            return self.sms_failed(
+                item,
+                contract_id,
+                to,
+                "no SMS gateway is configured ([sms])",
+            );
+        };
+        let Some(ctx) = lock(&self.store).sms_context(contract_id, to)? else {
+            return self.give_up(
+                item,
+                &format!("{to} is not a phone destination of this contract"),
+            );
+        };
+        let text = match &item.effect {
+            Effect::SmsRequest { .. } => {
+                let deadline = ctx
+                    .deadline_at
+                    .map(|d| {
+                        let t = humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH + Duration::from_secs(d.max(0) as u64),
+                        )
+                        .to_string();
+                        format!("{} {} UTC", &t[..10], &t[11..16])
+                    })
+                    .unwrap_or_else(|| "-".into());
+                crate::sms::request_text(&crate::sms::RequestText {
+                    language: &ctx.language,
+                    operator: &self.operator,
+                    customer: &ctx.customer,
+                    code: &ctx.code,
+                    serial: ctx.serial,
+                    subject: &ctx.subject,
+                    emails: &ctx.emails,
+                    deadline: &deadline,
+                })
+            }
+            Effect::SmsClarification { .. } => {
+                crate::sms::clarification_text(&ctx.language, &self.operator, &ctx.code)
+            }
+            _ => {
+                let state = lock(&self.store)
+                    .contract(contract_id)?
+                    .map(|c| c.summary.state)
+                    .unwrap_or_default();
+                crate::sms::confirmation_text(
+                    &ctx.language,
+                    &self.operator,
+                    &ctx.code,
+                    state == "accepted",
+                )
+            }
+        };
+        let reference = hex::encode(
+            &<sha2::Sha256 as sha2::Digest>::digest(item.idempotency_key.as_bytes())[..10],
+        );
+        lock(&self.store).register_sms(&reference, contract_id, to, kind)?;
+        let sms = crate::sms::gateway::OutgoingSms {
+            to: to.to_string(),
+            text,
+            reference: reference.clone(),
+        };
+        match gateway.send(&sms) {
+            Ok(accepted) => {
+                lock(&self.store).complete_with_event(
+                    item.id,
+                    Some(contract_id),
+                    &format!("{kind}_sent"),
+                    &json!({
+                        "to": to,
+                        "reference": reference,
+                        "gateway": format!("{} {}", accepted.status, accepted.answer),
+                        "coding": accepted.measure.coding,
+                        "parts": accepted.measure.parts,
+                        "text": sms.text,
+                        "attempt": item.attempts,
+                    }),
+                )?;
+                log::info!(
+                    "contract={contract_id} outbox={} {kind} sent to {to} ref={reference} ({} {}, {} part(s))",
+                    item.id,
+                    accepted.status,
+                    accepted.answer,
+                    accepted.measure.parts
+                );
+                Ok(())
+            }
+            Err(SendError::Temporary(msg)) => {
+                let delay = backoff_secs(item.attempts);
+                log::warn!(
+                    "contract={contract_id} outbox={} {kind} attempt {} failed, retry in {delay}s: {msg}",
+                    item.id,
+                    item.attempts
+                );
+                lock(&self.store).reschedule(item.id, delay, &msg)
+            }
+            Err(SendError::Permanent(msg)) => self.sms_failed(item, contract_id, to, &msg),
+        }
+    }
+
+    /// An SMS that can never be sent: for a request, the phone is an unreachable destination
+    /// (NOEX evidence); for a follow-up, a recorded failure.
+    fn sms_failed(
+        &self,
+        item: &OutboxItem,
+        contract_id: &str,
+        to: &str,
+        why: &str,
+    ) -> Result<(), Error> {
+        if matches!(item.effect, Effect::SmsRequest { .. }) {
+            let mut store = lock(&self.store);
+            let _ = store.record_bounce(contract_id, to, why, "sms_gateway")?;
+            store.complete(item.id)?;
+            log::warn!("contract={contract_id} sms request to {to} failed: {why}");
+            return Ok(());
+        }
+        self.give_up(item, why)
     }
 
     /// Builds, signs, timestamps and stores the certificate, then queues its copies. A TSA
@@ -300,6 +447,11 @@ impl<T: Transport> Dispatcher<T> {
                 });
                 mail
             }
+            Effect::SmsRequest { .. }
+            | Effect::SmsClarification { .. }
+            | Effect::SmsConfirmation { .. } => {
+                return Ok(Err("an SMS is not a mail".into()));
+            }
             Effect::Unknown => {
                 drop(store);
                 // Leave it pending for a newer certd, but do not spin on it.
@@ -383,6 +535,7 @@ mod tests {
             operator: "Op".into(),
             from: "certmail@contract.test".into(),
             certifier: None,
+            sms: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub struct Conn {
     leading_space: bool,
     noreply_connect: bool,
     noreply_helo: bool,
+    noreply_mail: bool,
     client_addr: Option<String>,
     client_name: Option<String>,
     helo: Option<String>,
@@ -217,7 +218,11 @@ pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
                     auth_mech,
                     ..Message::default()
                 };
-                Status::Continue
+                if conn.noreply_mail {
+                    Status::Noreply
+                } else {
+                    Status::Continue
+                }
             })
         })
         .on_rcpt(move |cx, args| {
@@ -297,12 +302,16 @@ async fn negotiate(cx: &mut NegotiateContext<Conn>, mta_opts: ProtoOpts) -> Stat
     let wanted = ProtoOpts::NO_UNKNOWN
         | ProtoOpts::NOREPLY_CONNECT
         | ProtoOpts::NOREPLY_HELO
+        // MAIL is never refused here (authorisation happens at RCPT): one round trip less
+        // per message, which is most of what ordinary mail pays (docs/performance.md).
+        | ProtoOpts::NOREPLY_MAIL
         | ProtoOpts::LEADING_SPACE;
     cx.requested_opts = wanted & mta_opts;
     let conn = Conn {
         leading_space: mta_opts.contains(ProtoOpts::LEADING_SPACE),
         noreply_connect: mta_opts.contains(ProtoOpts::NOREPLY_CONNECT),
         noreply_helo: mta_opts.contains(ProtoOpts::NOREPLY_HELO),
+        noreply_mail: mta_opts.contains(ProtoOpts::NOREPLY_MAIL),
         ..Conn::default()
     };
     cx.data = Some(conn);
@@ -484,11 +493,14 @@ async fn eom_stage(milter: &Milter, cx: &mut EomContext<Conn>) -> Status {
     if queue_id.is_some() {
         conn.msg.queue_id = queue_id;
     }
-    let msg = std::mem::take(&mut conn.msg);
+    let mut msg = std::mem::take(&mut conn.msg);
+    // The raw message moves into the request to certd rather than being copied: for a large
+    // contract that copy was a third of the milter's peak memory (docs/performance.md).
+    let raw = std::mem::take(&mut msg.raw);
     if let Some(answer) = msg.answer.as_ref() {
         let leading_space = conn.leading_space;
         let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
-        let committed = match hand_over_answer(milter, conn, &msg, answer).await {
+        let committed = match hand_over_answer(milter, conn, &msg, raw, answer).await {
             Ok(c) => c,
             Err(r) => {
                 log::info!(
@@ -520,7 +532,7 @@ async fn eom_stage(milter: &Milter, cx: &mut EomContext<Conn>) -> Status {
     };
     let leading_space = conn.leading_space;
     let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
-    let committed = match hand_over(milter, conn, &msg, target).await {
+    let committed = match hand_over(milter, conn, &msg, raw, target).await {
         Ok(c) => c,
         Err(r) => {
             log::info!(
@@ -567,16 +579,17 @@ async fn hand_over(
     milter: &Milter,
     conn: &Conn,
     msg: &Message,
+    raw: Vec<u8>,
     target: &Target,
 ) -> Result<Committed, Reply> {
-    let parts = split(&msg.raw).map_err(|e| e.reply())?;
+    let parts = split(&raw).map_err(|e| e.reply())?;
     let subject = parts.subject.clone().unwrap_or_default();
     let parsed = parse_subject(&subject, milter.region).map_err(|e| e.reply())?;
     let auth = match &target.auth {
         Some(a) => a.clone(),
         None => match milter
             .dkim
-            .verify_aligned(&msg.raw, &target.customer.dkim_domains)
+            .verify_aligned(&raw, &target.customer.dkim_domains)
             .await
         {
             DkimVerdict::Pass { domain, selector } => AuthMethod::Dkim { domain, selector },
@@ -615,8 +628,8 @@ async fn hand_over(
         client_addr: conn.client_addr.clone(),
         client_name: conn.client_name.clone(),
         helo: conn.helo.clone(),
-        dedupe_key: dedupe_key(&target.customer.name, &msg.raw),
-        raw: msg.raw.clone(),
+        dedupe_key: dedupe_key(&target.customer.name, &raw),
+        raw,
     };
     certd_result(
         milter
@@ -631,6 +644,7 @@ async fn hand_over_answer(
     milter: &Milter,
     conn: &Conn,
     msg: &Message,
+    raw: Vec<u8>,
     a: &AnswerTarget,
 ) -> Result<Committed, Reply> {
     let ip = conn.client_addr.as_deref().and_then(|s| s.parse().ok());
@@ -642,13 +656,7 @@ async fn hand_over_answer(
         .unwrap_or("localhost");
     let auth = milter
         .dkim
-        .authentication_results(
-            &msg.raw,
-            ip,
-            conn.helo.as_deref(),
-            &msg.envelope_from,
-            receiver,
-        )
+        .authentication_results(&raw, ip, conn.helo.as_deref(), &msg.envelope_from, receiver)
         .await;
     let answer = Answer {
         token: a.token.clone(),
@@ -665,8 +673,8 @@ async fn hand_over_answer(
             dmarc: auth.dmarc,
             header: auth.header,
         }),
-        dedupe_key: dedupe_key(&a.token, &msg.raw),
-        raw: msg.raw.clone(),
+        dedupe_key: dedupe_key(&a.token, &raw),
+        raw,
     };
     certd_result(milter.certd.call(Request::Answer(Box::new(answer))).await)
 }

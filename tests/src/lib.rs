@@ -88,7 +88,7 @@ impl Sandbox {
     }
 
     pub fn contracts(&self) -> Vec<serde_json::Value> {
-        match self.cli_json(&["contracts", "list", "--json"]) {
+        match self.cli_json(&["contracts", "list", "--limit", "0", "--json"]) {
             serde_json::Value::Array(v) => v,
             other => panic!("contracts list is not an array: {other}"),
         }
@@ -389,6 +389,101 @@ impl Sandbox {
             let show = self.cli_json(&["contracts", "show", id, "--json"]);
             if show["contract"]["state"] == state || Instant::now() > deadline {
                 return show;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Mail as the sandbox's people send it.
+impl Sandbox {
+    /// alice submits a contract to `contract_address` (SMTP AUTH, as a mail client does);
+    /// asserts the `250` and returns the id of the newest contract.
+    pub fn submit_contract(
+        &self,
+        contract_address: &str,
+        subject: &str,
+        text: &str,
+        attachments: &[(&str, &str, &[u8])],
+    ) -> String {
+        let msg = mime_message(
+            "alice@example.test",
+            contract_address,
+            subject,
+            text,
+            attachments,
+        );
+        let mut s = Smtp::connect(self.smtp_port());
+        assert_eq!(s.auth("alice", self.get("CUSTOMER_PASSWORD")).code, 235);
+        let out = transaction(&mut s, "alice@example.test", &[contract_address], &msg);
+        s.quit();
+        assert_eq!(
+            out.data.map(|d| d.code),
+            Some(250),
+            "{}",
+            self.log("certmilter.log")
+        );
+        self.contracts()[0]["id"]
+            .as_str()
+            .expect("contract id")
+            .to_string()
+    }
+
+    /// `from` sends `body` to `to` without authentication (a counterparty's answer).
+    pub fn send_answer(&self, from: &str, to: &str, body: &str) -> Outcome {
+        let msg = mime_message(from, to, "Re: contract", body, &[]);
+        let mut s = Smtp::connect(self.smtp_port());
+        let out = transaction(&mut s, from, &[to], &msg);
+        s.quit();
+        out
+    }
+}
+
+/// The phones of the sandbox, through its `SMS_GATEWAY` command.
+impl Sandbox {
+    fn sms_command(&self, args: &[&str]) -> std::process::Output {
+        let gateway = self.get("SMS_GATEWAY");
+        let mut words = gateway.split_whitespace();
+        let program = words.next().expect("SMS_GATEWAY names a program");
+        Command::new(program)
+            .args(words)
+            .args(args)
+            .output()
+            .expect("run SMS_GATEWAY")
+    }
+
+    /// Phone `from` answers with `text`.
+    pub fn sms_send(&self, from: &str, text: &str) {
+        let out = self.sms_command(&["send", from, text]);
+        assert!(
+            out.status.success(),
+            "SMS_GATEWAY send failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The SMS phone `number` has received, concatenated parts joined.
+    pub fn sms_inbox(&self, number: &str) -> Vec<serde_json::Value> {
+        let out = self.sms_command(&["inbox", number]);
+        assert!(out.status.success(), "SMS_GATEWAY inbox failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("inbox prints JSON lines"))
+            .collect()
+    }
+
+    /// Waits (bounded) until `number` has received at least `n` SMS; returns them all.
+    pub fn wait_for_sms(
+        &self,
+        number: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.sms_inbox(number);
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
             }
             std::thread::sleep(Duration::from_millis(200));
         }

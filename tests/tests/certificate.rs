@@ -10,27 +10,12 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(40);
 
 fn submit(sb: &Sandbox, customer_address: &str, subject: &str, text: &str) -> String {
-    let msg = mime_message(
-        "alice@example.test",
+    sb.submit_contract(
         customer_address,
         subject,
         text,
         &[("anexo.pdf", "application/pdf", b"%PDF-1.4 anexo")],
-    );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(s.auth("alice", sb.get("CUSTOMER_PASSWORD")).code, 235);
-    let out = transaction(&mut s, "alice@example.test", &[customer_address], &msg);
-    s.quit();
-    assert_eq!(
-        out.data.map(|d| d.code),
-        Some(250),
-        "{}",
-        sb.log("certmilter.log")
-    );
-    sb.contracts()[0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    )
 }
 
 /// Waits for a certificate PDF in `who`'s mailbox.

@@ -7,32 +7,12 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Submits a contract from alice (SMTP AUTH) naming `subject_destinations`; returns its id.
 fn submit(sb: &Sandbox, subject_destinations: &str, text: &str) -> String {
-    let msg = mime_message(
-        "alice@example.test",
-        "alice@contract.test",
+    sb.submit_contract(
+        sb.get("CONTRACT_ADDRESS"),
         &format!("{subject_destinations} Service agreement"),
         text,
         &[("annex.pdf", "application/pdf", b"%PDF-1.4 annex")],
-    );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(s.auth("alice", sb.get("CUSTOMER_PASSWORD")).code, 235);
-    let out = transaction(
-        &mut s,
-        "alice@example.test",
-        &[sb.get("CONTRACT_ADDRESS")],
-        &msg,
-    );
-    s.quit();
-    assert_eq!(
-        out.data.map(|d| d.code),
-        Some(250),
-        "{}",
-        sb.log("certmilter.log")
-    );
-    sb.contracts()[0]["id"]
-        .as_str()
-        .expect("contract id")
-        .to_string()
+    )
 }
 
 /// The `n`-th mail in `who`'s maildir whose Subject contains `needle`.

@@ -155,7 +155,8 @@ pub fn copies_to(store: &Store, contract_id: &str) -> Result<Vec<String>, Error>
     if matches!(c.summary.state.as_str(), "accepted" | "rejected") {
         let events = store.events(contract_id)?;
         if let Some(dest) = deciding(&events).and_then(|e| e.data["destination"].as_str()) {
-            if !to.iter().any(|t| t.eq_ignore_ascii_case(dest)) {
+            // A phone that answered by SMS got its confirmation by SMS; copies are mail.
+            if dest.contains('@') && !to.iter().any(|t| t.eq_ignore_ascii_case(dest)) {
                 to.push(dest.to_string());
             }
         }
@@ -226,12 +227,32 @@ pub fn build(
 
     let request_timeline = events
         .iter()
-        .filter(|e| e.kind.ends_with("_sent") || e.kind == "requested" || e.kind == "submitted")
+        .filter(|e| {
+            e.kind.ends_with("_sent")
+                || matches!(e.kind.as_str(), "requested" | "submitted" | "sms_dlr")
+        })
         .map(|e| TimelineEntry {
             at: e.at.clone(),
             what: match e.kind.as_str() {
                 "submitted" => "submitted".to_string(),
                 "requested" => format!("requested, deadline {}", text(&e.data["deadline_at"])),
+                "sms_dlr" => format!(
+                    "SMS delivery report for {} (ref {}): {} {} at {} (SMSC id {})",
+                    text(&e.data["to"]),
+                    text(&e.data["reference"]),
+                    text(&e.data["status"]),
+                    text(&e.data["status_name"]),
+                    text(&e.data["gateway_time"]),
+                    text(&e.data["smsc_id"]),
+                ),
+                k if k.starts_with("sms_") => format!(
+                    "{k} to {} — ref {}, gateway {}, {} part(s) {}",
+                    text(&e.data["to"]),
+                    text(&e.data["reference"]),
+                    text(&e.data["gateway"]),
+                    text(&e.data["parts"]),
+                    text(&e.data["coding"]),
+                ),
                 k => format!("{k} to {} — {}", text(&e.data["to"]), text(&e.data["smtp"])),
             },
         })
@@ -254,6 +275,32 @@ pub fn build(
     if let Some(e) = deciding(&events) {
         let d = &e.data;
         match e.kind.as_str() {
+            "reply" if d["channel"] == "sms" => {
+                response_fields.extend([
+                    field(l.channel, "SMS"),
+                    field(
+                        l.responder,
+                        format!(
+                            "{} (sender as reported by the gateway: {}, to {})",
+                            text(&d["destination"]),
+                            text(&d["sender"]),
+                            text(&d["receiver"])
+                        ),
+                    ),
+                    field(l.answered_at, e.at.clone()),
+                    field(
+                        "SMS gateway",
+                        format!(
+                            "message id {}, gateway time {}",
+                            text(&d["gateway_id"]),
+                            text(&d["gateway_time"])
+                        ),
+                    ),
+                    field("Code", text(&d["code"])),
+                    field(l.decision, text(&d["decision"])),
+                ]);
+                response_text = d["response_text"].as_str().map(str::to_string);
+            }
             "reply" => {
                 response_fields.extend([
                     field(l.channel, text(&d["channel"])),

@@ -131,6 +131,30 @@ pub(crate) fn apply(
                     to,
                 },
             ),
+            Effect::SendSmsRequest { to } => {
+                super::sms::ensure_code(tx, id, &to)?;
+                (
+                    format!("sms-request:{id}:{to}"),
+                    Outgoing::SmsRequest {
+                        contract_id: id.into(),
+                        to,
+                    },
+                )
+            }
+            Effect::SendSmsClarification { to } => (
+                format!("sms-clarification:{id}:{to}:{effect_salt}"),
+                Outgoing::SmsClarification {
+                    contract_id: id.into(),
+                    to,
+                },
+            ),
+            Effect::SendSmsConfirmation { to } => (
+                format!("sms-confirmation:{id}:{to}"),
+                Outgoing::SmsConfirmation {
+                    contract_id: id.into(),
+                    to,
+                },
+            ),
             Effect::IssueCertificate { outcome } => (
                 format!("certificate:{id}"),
                 Outgoing::Certificate {
@@ -176,12 +200,14 @@ impl Store {
         })
     }
 
-    /// Records a permanent delivery failure of a request (a synchronous 5xx from the MTA).
+    /// Records a permanent delivery failure of a request reported synchronously by `source`
+    /// (`smtp`: a 5xx from the MTA; `sms_gateway`: the gateway refused the number).
     pub fn record_bounce(
         &mut self,
         id: &str,
         destination: &str,
         diagnostic: &str,
+        source: &str,
     ) -> Result<Result<State, Illegal>, Error> {
         self.write(|tx| {
             apply(
@@ -191,7 +217,7 @@ impl Store {
                     destination: destination.into(),
                 },
                 "bounce",
-                json!({ "destination": destination, "diagnostic": diagnostic, "source": "smtp" }),
+                json!({ "destination": destination, "diagnostic": diagnostic, "source": source }),
                 "",
             )
         })

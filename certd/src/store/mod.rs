@@ -6,17 +6,21 @@
 //! takes the lock up front instead of failing half-way on an upgrade; events are append-only
 //! (triggers) and chained by SHA-256, so any edit of history is detectable.
 
+pub mod admin;
+mod bulk;
 mod certificates;
 mod chain;
 mod contracts;
 mod customers;
 pub(crate) mod lifecycle;
 mod outbox;
+mod sms;
 
 pub use chain::{ChainError, GENESIS};
 pub use contracts::{ContractRow, ContractSummary, EventRow, ListFilter, SubmitOutcome};
 pub use customers::{Customer, NewCustomer};
 pub use outbox::OutboxItem;
+pub use sms::{dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext};
 
 use crate::error::Error;
 use rusqlite::{Connection, OpenFlags};
@@ -29,6 +33,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v1.sql")),
         M::up(include_str!("schema_v2.sql")),
         M::up(include_str!("schema_v3.sql")),
+        M::up(include_str!("schema_v4.sql")),
+        M::up(include_str!("schema_v5.sql")),
     ])
 }
 

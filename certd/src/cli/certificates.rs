@@ -1,0 +1,126 @@
+//! `certd certificates …` and `certd verify`.
+
+use super::{find_contract, print_json, CertificatesCmd};
+use crate::error::Error;
+use crate::signature::VerifyReport;
+use crate::store::Store;
+use serde_json::json;
+use std::path::Path;
+
+pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error> {
+    match cmd {
+        CertificatesCmd::Export { id, output } => {
+            let (_, pdf) = stored(store, &id)?;
+            if output.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&pdf)?;
+            } else {
+                std::fs::write(&output, &pdf).map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot write {}: {e}", output.display()),
+                    ))
+                })?;
+                eprintln!("wrote {} ({} bytes)", output.display(), pdf.len());
+            }
+            Ok(true)
+        }
+        CertificatesCmd::Verify { id, trust, json } => {
+            let (label, pdf) = stored(store, &id)?;
+            let anchors = read_text(&trust)?;
+            let report = crate::signature::verify_pdf(&pdf, &anchors);
+            print_report(&label, &report, json)?;
+            Ok(report.valid)
+        }
+        CertificatesCmd::Resend { id, to, json } => {
+            let c = find_contract(store, &id)?;
+            let cid = c.summary.id;
+            if store.certificate_info(&cid)?.is_none() {
+                return Err(no_certificate(&cid, &c.summary.state));
+            }
+            let to = if to.is_empty() {
+                crate::certificate::build::copies_to(store, &cid)?
+            } else {
+                to
+            };
+            let keys = store.resend_certificate(&cid, &to)?;
+            if json {
+                print_json(&json!({ "contract_id": cid, "to": to, "keys": keys }))?;
+            } else {
+                eprintln!(
+                    "certificate of contract {cid} queued for {}; certd sends it from its outbox",
+                    to.join(", ")
+                );
+            }
+            Ok(true)
+        }
+        CertificatesCmd::Token {
+            file,
+            token: t,
+            signature_value,
+        } => token(&file, &t, &signature_value).map(|()| true),
+    }
+}
+
+fn no_certificate(id: &str, state: &str) -> Error {
+    Error::NotFound(format!(
+        "contract {id} (state {state}) has no certificate yet"
+    ))
+}
+
+/// The stored PDF of a contract and a label for messages.
+fn stored(store: &Store, id: &str) -> Result<(String, Vec<u8>), Error> {
+    let c = find_contract(store, id)?;
+    let pdf = store
+        .certificate(&c.summary.id)?
+        .ok_or_else(|| no_certificate(&c.summary.id, &c.summary.state))?;
+    Ok((
+        format!(
+            "certificate of contract {} (serial {})",
+            c.summary.id, c.summary.serial
+        ),
+        pdf,
+    ))
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))
+}
+
+/// `certd verify FILE`: needs no configuration or database, so a recipient can run it too.
+pub(super) fn verify_file(file: &Path, trust: &Path, json: bool) -> Result<bool, Error> {
+    let pdf = read_bytes(file)?;
+    let anchors = read_text(trust)?;
+    let report = crate::signature::verify_pdf(&pdf, &anchors);
+    print_report(&file.display().to_string(), &report, json)?;
+    Ok(report.valid)
+}
+
+fn print_report(label: &str, report: &VerifyReport, json: bool) -> Result<(), Error> {
+    if json {
+        return print_json(report);
+    }
+    for (check, ok, detail) in &report.checks {
+        println!("{} {check}: {detail}", if *ok { "ok  " } else { "FAIL" });
+    }
+    println!(
+        "{label}: {}",
+        if report.valid { "VALID" } else { "INVALID" }
+    );
+    Ok(())
+}
+
+/// `certd certificates token`: works on a PDF file alone.
+pub(super) fn token(file: &Path, token: &Path, signature_value: &Path) -> Result<(), Error> {
+    let pdf = read_bytes(file)?;
+    let (tok, sig) = crate::signature::timestamp_parts(&pdf)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    std::fs::write(token, tok)?;
+    std::fs::write(signature_value, sig)?;
+    Ok(())
+}
