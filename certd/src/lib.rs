@@ -99,6 +99,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         config.database.display()
     );
     let server = Arc::new(server::Server {
+        committer: server::Committer::start(Arc::clone(&store))?,
         store,
         max_frame: config.max_frame_bytes,
         wake: wake_tx,

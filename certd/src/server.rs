@@ -5,11 +5,12 @@ use crate::inbound;
 use crate::outbox::lock;
 use crate::store::{Store, SubmitOutcome};
 use certmail_protocol::{
-    read_frame, write_frame, Answer, AnswerKind, Committed, Refusal, Request, Response, TokenInfo,
+    read_frame, write_frame, Answer, AnswerKind, Committed, Refusal, Request, Response, Submission,
+    TokenInfo,
 };
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +21,73 @@ const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Server {
     pub store: Arc<Mutex<Store>>,
+    /// Commits submissions, several per fsync.
+    pub committer: Committer,
     pub max_frame: u32,
     /// Nudges the outbox dispatcher after a commit.
     pub wake: SyncSender<()>,
+}
+
+/// Most submissions committed by one transaction.
+const MAX_BATCH: usize = 64;
+
+type Job = (Submission, mpsc::Sender<Result<SubmitOutcome, Error>>);
+
+/// Group commit: one thread commits submissions, and everything that queued up while the
+/// previous commit was waiting for its fsync goes into the next transaction together. With N
+/// milters handing over at once, a contract waits for about two fsyncs instead of up to N;
+/// each still gets its answer (and Postfix its `250`) only after its commit is on disk.
+pub struct Committer {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Committer {
+    pub fn start(store: Arc<Mutex<Store>>) -> Result<Committer, Error> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("committer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let subs: Vec<&Submission> = batch.iter().map(|(s, _)| s).collect();
+                    let outcome = lock(&store).submit_batch(&subs);
+                    match outcome {
+                        Ok(results) => {
+                            for ((_, reply), result) in batch.iter().zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            for (_, reply) in &batch {
+                                let _ = reply.send(Err(Error::Database(e.to_string())));
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Committer {
+            jobs: Mutex::new(tx),
+        })
+    }
+
+    /// Commits `s` (with whatever else is waiting) and returns its outcome.
+    pub fn submit(&self, s: Submission) -> Result<SubmitOutcome, Error> {
+        let (reply, answer) = mpsc::channel();
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((s, reply))
+            .map_err(|_| Error::Database("the committer thread is gone".into()))?;
+        answer
+            .recv()
+            .map_err(|_| Error::Database("the committer thread is gone".into()))?
+    }
 }
 
 impl Server {
@@ -86,15 +151,15 @@ impl Server {
                 Err(e) => internal(e),
             },
             Request::Submit(s) => {
-                let outcome = lock(&self.store).submit(&s);
+                let queue_id = s.queue_id.clone().unwrap_or_else(|| "-".into());
+                let customer = s.customer.clone();
+                let outcome = self.committer.submit(*s);
                 match outcome {
                     Ok(SubmitOutcome::Committed(c)) => {
                         log::info!(
-                            "contract={} serial={} queue={} customer={} {}",
+                            "contract={} serial={} queue={queue_id} customer={customer} {}",
                             c.contract_id,
                             c.serial,
-                            s.queue_id.as_deref().unwrap_or("-"),
-                            s.customer,
                             if c.duplicate {
                                 "retry of a committed submission"
                             } else {
@@ -106,9 +171,7 @@ impl Server {
                     }
                     Ok(SubmitOutcome::Refused(r)) => {
                         log::info!(
-                            "queue={} customer={} refused: {} {} {}",
-                            s.queue_id.as_deref().unwrap_or("-"),
-                            s.customer,
+                            "queue={queue_id} customer={customer} refused: {} {} {}",
                             r.code,
                             r.enhanced,
                             r.text
@@ -188,5 +251,41 @@ fn internal(e: Error) -> Response {
     log::error!("{e}");
     Response::Error {
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests_support::{alice, submission};
+
+    #[test]
+    fn concurrent_submissions_are_all_committed_once_with_gap_free_serials() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.add_customer(&alice()).unwrap();
+        let store = Arc::new(Mutex::new(store));
+        let committer = Arc::new(Committer::start(Arc::clone(&store)).unwrap());
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let c = Arc::clone(&committer);
+                // Two senders per key: a retry racing its original commits once.
+                std::thread::spawn(move || c.submit(submission(&format!("k{}", i / 2))))
+            })
+            .collect();
+        let mut serials = Vec::new();
+        let mut duplicates = 0;
+        for t in threads {
+            match t.join().unwrap().unwrap() {
+                SubmitOutcome::Committed(c) => {
+                    serials.push(c.serial);
+                    duplicates += usize::from(c.duplicate);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        serials.sort_unstable();
+        serials.dedup();
+        assert_eq!(serials, (1..=8).collect::<Vec<u64>>());
+        assert_eq!(duplicates, 8);
     }
 }

@@ -118,161 +118,193 @@ pub(crate) fn new_token() -> String {
     random_base32()
 }
 
+/// One submission inside the caller's transaction: the body of [`Store::submit`].
+fn submit_in(tx: &Transaction<'_>, s: &Submission) -> Result<SubmitOutcome, Error> {
+    if s.destinations.is_empty() {
+        return Ok(refusal(
+            550,
+            "5.1.3",
+            "the submission names no destination".into(),
+        ));
+    }
+    let customer: Option<(i64, bool, String, String)> = tx
+        .query_row(
+            "SELECT id, active, email, language FROM customers WHERE name = ?1",
+            [&s.customer],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((customer_id, active, customer_email, language)) = customer else {
+        return Ok(refusal(
+            550,
+            "5.7.1",
+            format!("{} is not a certmail customer", s.recipient),
+        ));
+    };
+    if !active {
+        return Ok(refusal(
+            550,
+            "5.7.1",
+            format!("the certmail customer {} is disabled", s.recipient),
+        ));
+    }
+    let existing: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT id, serial FROM contracts WHERE dedupe_key = ?1",
+            [&s.dedupe_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((contract_id, serial)) = existing {
+        return Ok(SubmitOutcome::Committed(Committed {
+            contract_id,
+            serial: serial as u64,
+            duplicate: true,
+        }));
+    }
+
+    let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
+    tx.execute(
+        "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
+        params![raw_sha256, s.raw],
+    )?;
+    let serial: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(serial), 0) + 1 FROM contracts",
+        [],
+        |r| r.get(0),
+    )?;
+    let id = new_contract_id();
+    let now = rfc3339_now();
+    let (auth_method, auth_identity) = match &s.auth {
+        AuthMethod::SmtpAuth { login, .. } => ("smtp-auth", login.clone()),
+        AuthMethod::Dkim { domain, selector } => ("dkim", format!("d={domain}; s={selector}")),
+    };
+    tx.execute(
+        "INSERT INTO contracts (id, serial, customer_id, state, submitted_at, recipient,
+            envelope_from, from_header, message_id, subject, subject_text, body_text,
+            auth_method, auth_identity, queue_id, client_addr, client_name, helo,
+            raw_sha256, raw_size, dedupe_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+            ?17, ?18, ?19, ?20, ?21)",
+        params![
+            id,
+            serial,
+            customer_id,
+            STATE_RECEIVED,
+            now,
+            s.recipient,
+            s.envelope_from,
+            s.from_header,
+            s.message_id,
+            s.subject,
+            s.subject_text,
+            s.text,
+            auth_method,
+            auth_identity,
+            s.queue_id,
+            s.client_addr,
+            s.client_name,
+            s.helo,
+            raw_sha256,
+            s.raw.len() as i64,
+            s.dedupe_key,
+        ],
+    )?;
+    for (i, d) in s.destinations.iter().enumerate() {
+        let (kind, addr) = match d {
+            Destination::Email(a) => ("email", a),
+            Destination::Phone(p) => ("phone", p),
+        };
+        tx.execute(
+            "INSERT INTO destinations (contract_id, position, kind, address, token) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, i as i64, kind, addr, new_token()],
+        )?;
+    }
+    for (i, a) in s.attachments.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO attachments (contract_id, position, filename, content_type, size, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                i as i64,
+                a.filename,
+                a.content_type,
+                a.size as i64,
+                a.sha256
+            ],
+        )?;
+    }
+    append_event(
+        tx,
+        &id,
+        "submitted",
+        &json!({
+            "serial": serial,
+            "recipient": s.recipient,
+            "auth": s.auth,
+            "envelope_from": s.envelope_from,
+            "from_header": s.from_header,
+            "message_id": s.message_id,
+            "queue_id": s.queue_id,
+            "client_addr": s.client_addr,
+            "client_name": s.client_name,
+            "helo": s.helo,
+            "destinations": s.destinations,
+            "attachments": s.attachments,
+            "raw_sha256": raw_sha256,
+            "raw_size": s.raw.len(),
+        }),
+    )?;
+    enqueue(
+        tx,
+        Some(&id),
+        &format!("receipt:{id}"),
+        &Effect::Receipt {
+            contract_id: id.clone(),
+            to: customer_email,
+            language,
+        },
+        unix_now(),
+    )?;
+    // Same transaction: a stored contract is always a requested one.
+    if let Err(illegal) = apply(tx, &id, &Event::Start, "requested", json!({}), "")? {
+        return Err(Error::Database(format!(
+            "cannot start contract {id}: {illegal}"
+        )));
+    }
+    Ok(SubmitOutcome::Committed(Committed {
+        contract_id: id,
+        serial: serial as u64,
+        duplicate: false,
+    }))
+}
+
 impl Store {
     /// Stores a submission durably, or refuses it. Idempotent on `dedupe_key`: an SMTP retry
     /// of a committed message returns the existing contract with `duplicate: true`.
     pub fn submit(&mut self, s: &Submission) -> Result<SubmitOutcome, Error> {
-        if s.destinations.is_empty() {
-            return Ok(refusal(
-                550,
-                "5.1.3",
-                "the submission names no destination".into(),
-            ));
-        }
-        self.write(|tx| {
-            let customer: Option<(i64, bool, String, String)> = tx
-                .query_row(
-                    "SELECT id, active, email, language FROM customers WHERE name = ?1",
-                    [&s.customer],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let Some((customer_id, active, customer_email, language)) = customer else {
-                return Ok(refusal(
-                    550,
-                    "5.7.1",
-                    format!("{} is not a certmail customer", s.recipient),
-                ));
-            };
-            if !active {
-                return Ok(refusal(
-                    550,
-                    "5.7.1",
-                    format!("the certmail customer {} is disabled", s.recipient),
-                ));
-            }
-            let existing: Option<(String, i64)> = tx
-                .query_row(
-                    "SELECT id, serial FROM contracts WHERE dedupe_key = ?1",
-                    [&s.dedupe_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((contract_id, serial)) = existing {
-                return Ok(SubmitOutcome::Committed(Committed {
-                    contract_id,
-                    serial: serial as u64,
-                    duplicate: true,
-                }));
-            }
+        self.write(|tx| submit_in(tx, s))
+    }
 
-            let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
-            tx.execute(
-                "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
-                params![raw_sha256, s.raw],
-            )?;
-            let serial: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(serial), 0) + 1 FROM contracts",
-                [],
-                |r| r.get(0),
-            )?;
-            let id = new_contract_id();
-            let now = rfc3339_now();
-            let (auth_method, auth_identity) = match &s.auth {
-                AuthMethod::SmtpAuth { login, .. } => ("smtp-auth", login.clone()),
-                AuthMethod::Dkim { domain, selector } => {
-                    ("dkim", format!("d={domain}; s={selector}"))
+    /// Stores several submissions in one transaction, so one fsync commits them all (group
+    /// commit: see `server::Committer`). Each runs in its own savepoint: a refusal or an error
+    /// in one leaves the others intact. The outer `Err` means nothing was committed.
+    pub fn submit_batch(
+        &mut self,
+        batch: &[&Submission],
+    ) -> Result<Vec<Result<SubmitOutcome, Error>>, Error> {
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for s in batch {
+                tx.execute_batch("SAVEPOINT submission")?;
+                let one = submit_in(tx, s);
+                if one.is_err() {
+                    tx.execute_batch("ROLLBACK TO submission")?;
                 }
-            };
-            tx.execute(
-                "INSERT INTO contracts (id, serial, customer_id, state, submitted_at, recipient,
-                    envelope_from, from_header, message_id, subject, subject_text, body_text,
-                    auth_method, auth_identity, queue_id, client_addr, client_name, helo,
-                    raw_sha256, raw_size, dedupe_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21)",
-                params![
-                    id,
-                    serial,
-                    customer_id,
-                    STATE_RECEIVED,
-                    now,
-                    s.recipient,
-                    s.envelope_from,
-                    s.from_header,
-                    s.message_id,
-                    s.subject,
-                    s.subject_text,
-                    s.text,
-                    auth_method,
-                    auth_identity,
-                    s.queue_id,
-                    s.client_addr,
-                    s.client_name,
-                    s.helo,
-                    raw_sha256,
-                    s.raw.len() as i64,
-                    s.dedupe_key,
-                ],
-            )?;
-            for (i, d) in s.destinations.iter().enumerate() {
-                let (kind, addr) = match d {
-                    Destination::Email(a) => ("email", a),
-                    Destination::Phone(p) => ("phone", p),
-                };
-                tx.execute(
-                    "INSERT INTO destinations (contract_id, position, kind, address, token) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, i as i64, kind, addr, new_token()],
-                )?;
+                tx.execute_batch("RELEASE submission")?;
+                out.push(one);
             }
-            for (i, a) in s.attachments.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO attachments (contract_id, position, filename, content_type, size, sha256)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, i as i64, a.filename, a.content_type, a.size as i64, a.sha256],
-                )?;
-            }
-            append_event(
-                tx,
-                &id,
-                "submitted",
-                &json!({
-                    "serial": serial,
-                    "recipient": s.recipient,
-                    "auth": s.auth,
-                    "envelope_from": s.envelope_from,
-                    "from_header": s.from_header,
-                    "message_id": s.message_id,
-                    "queue_id": s.queue_id,
-                    "client_addr": s.client_addr,
-                    "client_name": s.client_name,
-                    "helo": s.helo,
-                    "destinations": s.destinations,
-                    "attachments": s.attachments,
-                    "raw_sha256": raw_sha256,
-                    "raw_size": s.raw.len(),
-                }),
-            )?;
-            enqueue(
-                tx,
-                Some(&id),
-                &format!("receipt:{id}"),
-                &Effect::Receipt {
-                    contract_id: id.clone(),
-                    to: customer_email,
-                    language,
-                },
-                unix_now(),
-            )?;
-            // Same transaction: a stored contract is always a requested one.
-            if let Err(illegal) = apply(tx, &id, &Event::Start, "requested", json!({}), "")? {
-                return Err(Error::Database(format!("cannot start contract {id}: {illegal}")));
-            }
-            Ok(SubmitOutcome::Committed(Committed {
-                contract_id: id,
-                serial: serial as u64,
-                duplicate: false,
-            }))
+            Ok(out)
         })
     }
 
@@ -522,6 +554,36 @@ pub(crate) mod tests {
     use super::*;
     use crate::store::customers::tests::alice;
     use certmail_protocol::AttachmentInfo;
+
+    #[test]
+    fn a_batch_commits_each_submission_on_its_own_terms() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.add_customer(&alice()).unwrap();
+        let a = submission("a");
+        let mut stranger = submission("b");
+        stranger.customer = "mallory".into();
+        let again = submission("a");
+        let c = submission("c");
+        let out = store.submit_batch(&[&a, &stranger, &again, &c]).unwrap();
+        let committed: Vec<(u64, bool)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Ok(SubmitOutcome::Committed(c)) => Some((c.serial, c.duplicate)),
+                _ => None,
+            })
+            .collect();
+        // The refusal in the middle leaves the others intact; the retry inside the batch
+        // finds the first; serials stay gap-free.
+        assert_eq!(committed, vec![(1, false), (1, true), (2, false)]);
+        assert!(matches!(out[1], Ok(SubmitOutcome::Refused(_))));
+        assert_eq!(
+            store.list_contracts(&ListFilter::default()).unwrap().len(),
+            2
+        );
+        for c in store.list_contracts(&ListFilter::default()).unwrap() {
+            assert_eq!(store.verify_chain(&c.id).unwrap(), Ok(2), "{}", c.id);
+        }
+    }
 
     pub(crate) fn submission(key: &str) -> Submission {
         Submission {
