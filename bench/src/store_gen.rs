@@ -62,6 +62,20 @@ fn submission(n: usize) -> Submission {
     }
 }
 
+/// A customer of the generated store, authenticated by its own SMTP login.
+fn bench_customer(name: &str) -> NewCustomer {
+    NewCustomer {
+        name: name.to_string(),
+        email: format!("{name}@example.test"),
+        display_name: None,
+        policy: CustomerPolicy::SmtpAuth,
+        language: "en".into(),
+        deadline_secs: 172_800,
+        smtp_logins: vec![name.to_string()],
+        dkim_domains: Vec::new(),
+    }
+}
+
 /// Adds contracts until the store holds `total`; every 10th one is then expired (state
 /// `unanswered`) so that state filters have something to find. Returns a JSON summary.
 pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
@@ -71,18 +85,7 @@ pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
     for i in 0..CUSTOMERS {
         let name = customer_name(i);
         if store.customer(&name).map_err(e)?.is_none() {
-            store
-                .add_customer(&NewCustomer {
-                    name: name.clone(),
-                    email: format!("{name}@example.test"),
-                    display_name: None,
-                    policy: CustomerPolicy::SmtpAuth,
-                    language: "en".into(),
-                    deadline_secs: 172_800,
-                    smtp_logins: vec![name.clone()],
-                    dkim_domains: Vec::new(),
-                })
-                .map_err(e)?;
+            store.add_customer(&bench_customer(&name)).map_err(e)?;
         }
     }
     let have = store
@@ -136,18 +139,7 @@ pub fn commit_latency(dir: &Path, n: usize) -> Result<Vec<Value>, String> {
     }
     let mut store = Store::open(&db).map_err(e)?;
     let name = customer_name(0);
-    store
-        .add_customer(&NewCustomer {
-            name: name.clone(),
-            email: format!("{name}@example.test"),
-            display_name: None,
-            policy: CustomerPolicy::SmtpAuth,
-            language: "en".into(),
-            deadline_secs: 172_800,
-            smtp_logins: vec![name],
-            dkim_domains: Vec::new(),
-        })
-        .map_err(e)?;
+    store.add_customer(&bench_customer(&name)).map_err(e)?;
     let mut ms = Vec::new();
     for i in 0..n {
         // Every submission for customer 0 (n * CUSTOMERS keeps that).

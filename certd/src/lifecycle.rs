@@ -51,17 +51,18 @@ impl State {
         }
     }
 
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 6] = [
+        State::Received,
+        State::Requested,
+        State::Accepted,
+        State::Rejected,
+        State::NotDelivered,
+        State::Unanswered,
+    ];
+
     pub fn parse(s: &str) -> Option<State> {
-        [
-            State::Received,
-            State::Requested,
-            State::Accepted,
-            State::Rejected,
-            State::NotDelivered,
-            State::Unanswered,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        State::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// A final state has exactly one outcome and accepts no further transition.
@@ -475,14 +476,7 @@ mod tests {
 
     #[test]
     fn state_names_round_trip() {
-        for s in [
-            State::Received,
-            State::Requested,
-            State::Accepted,
-            State::Rejected,
-            State::NotDelivered,
-            State::Unanswered,
-        ] {
+        for s in State::ALL {
             assert_eq!(State::parse(s.as_str()), Some(s));
         }
         assert_eq!(State::parse("nope"), None);

@@ -180,18 +180,22 @@ impl<T: Transport> Dispatcher<T> {
                 }
                 self.give_up(item, &msg)?
             }
-            Err(SendError::Temporary(msg)) => {
-                let delay = backoff_secs(item.attempts);
-                log::warn!(
-                    "contract={contract} outbox={} {} attempt {} failed, retry in {delay}s: {msg}",
-                    item.id,
-                    item.effect.kind(),
-                    item.attempts
-                );
-                lock(&self.store).reschedule(item.id, delay, &msg)?;
-            }
+            Err(SendError::Temporary(msg)) => self.retry_later(item, &msg)?,
         }
         Ok(())
+    }
+
+    /// A temporary failure: try again after the back-off, never give up.
+    fn retry_later(&self, item: &OutboxItem, why: &str) -> Result<(), Error> {
+        let delay = backoff_secs(item.attempts);
+        log::warn!(
+            "contract={} outbox={} {} attempt {} failed, retry in {delay}s: {why}",
+            item.contract_id.as_deref().unwrap_or("-"),
+            item.id,
+            item.effect.kind(),
+            item.attempts
+        );
+        lock(&self.store).reschedule(item.id, delay, why)
     }
 
     /// Composes an SMS from the store and hands it to the gateway. The reference is derived
@@ -286,15 +290,7 @@ impl<T: Transport> Dispatcher<T> {
                 );
                 Ok(())
             }
-            Err(SendError::Temporary(msg)) => {
-                let delay = backoff_secs(item.attempts);
-                log::warn!(
-                    "contract={contract_id} outbox={} {kind} attempt {} failed, retry in {delay}s: {msg}",
-                    item.id,
-                    item.attempts
-                );
-                lock(&self.store).reschedule(item.id, delay, &msg)
-            }
+            Err(SendError::Temporary(msg)) => self.retry_later(item, &msg),
             Err(SendError::Permanent(msg)) => self.sms_failed(item, contract_id, to, &msg),
         }
     }
@@ -354,15 +350,8 @@ impl<T: Transport> Dispatcher<T> {
             .sign_pdf(&pdf, &reason, certifier.tsa.as_ref())
         {
             Ok(s) => s,
-            Err(e) => {
-                // Signing depends on the TSA: treat failures as temporary and keep retrying.
-                let delay = backoff_secs(item.attempts);
-                log::warn!(
-                    "contract={contract_id} certificate attempt {} failed, retry in {delay}s: {e}",
-                    item.attempts
-                );
-                return lock(&self.store).reschedule(item.id, delay, &e.to_string());
-            }
+            // Signing depends on the TSA: treat failures as temporary and keep retrying.
+            Err(e) => return self.retry_later(item, &e.to_string()),
         };
         let ts = crate::signature::timestamp_summary(&signed);
         let mut store = lock(&self.store);
