@@ -1,5 +1,5 @@
-//! Reading what comes back: a counterparty's reply (RFC 5322) or a delivery status
-//! notification (RFC 3464), turned into evidence and a lifecycle event.
+//! Reading what comes back: a counterparty's reply (RFC 5322), turned into evidence and a
+//! lifecycle event. Delivery status notifications are read by [`crate::dsn`].
 
 use crate::answer::{classify, own_words, Verdict};
 use crate::lifecycle::{Decision, Event};
@@ -88,96 +88,9 @@ pub fn read_reply(raw: &[u8], destination: &str) -> (Event, Value) {
     )
 }
 
-/// The per-recipient fields of a DSN (RFC 3464 section 2.3) that matter as evidence.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct DsnReport {
-    pub action: Option<String>,
-    pub status: Option<String>,
-    pub diagnostic: Option<String>,
-    pub final_recipient: Option<String>,
-    pub reporting_mta: Option<String>,
-}
-
-/// Reads the delivery-status fields from a DSN. Lenient: any message with `Action:` and
-/// `Status:` lines in a delivery-status block is understood.
-pub fn read_dsn(raw: &[u8]) -> DsnReport {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let mut report = DsnReport::default();
-    for block in text.split("\n\n") {
-        for (name, value) in fields(block) {
-            let slot = match name.to_ascii_lowercase().as_str() {
-                "action" => &mut report.action,
-                "status" => &mut report.status,
-                "diagnostic-code" => &mut report.diagnostic,
-                "final-recipient" => &mut report.final_recipient,
-                "reporting-mta" => &mut report.reporting_mta,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
-            }
-        }
-    }
-    report
-}
-
-/// A DSN as a lifecycle event: `failed` is a bounce; `delayed`, `delivered`, `relayed` and
-/// `expanded` are recorded only.
-pub fn read_bounce(raw: &[u8], destination: &str) -> (Option<Event>, Value) {
-    let r = read_dsn(raw);
-    let failed = r
-        .action
-        .as_deref()
-        .is_some_and(|a| a.eq_ignore_ascii_case("failed"))
-        || (r.action.is_none() && r.status.as_deref().is_some_and(|s| s.starts_with('5')));
-    let evidence = json!({
-        "destination": destination,
-        "source": "dsn",
-        "action": r.action,
-        "status": r.status,
-        "diagnostic": r.diagnostic,
-        "final_recipient": r.final_recipient,
-        "reporting_mta": r.reporting_mta,
-        "received": received_chain(raw),
-    });
-    let event = failed.then(|| Event::Bounce {
-        destination: destination.to_string(),
-    });
-    (event, evidence)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DSN: &str = "Received: by mx.example.test (Postfix)\r\n\tid 1; Wed, 25 Nov 2026\r\nFrom: MAILER-DAEMON@mx.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: X-Postfix; unknown user:\r\n    \"nobody@example.test\"\r\n\r\n--b--\r\n";
-
-    #[test]
-    fn postfix_dsn_is_a_bounce_with_its_diagnostic() {
-        let (event, ev) = read_bounce(DSN.as_bytes(), "nobody@example.test");
-        assert_eq!(
-            event,
-            Some(Event::Bounce {
-                destination: "nobody@example.test".into()
-            })
-        );
-        assert_eq!(ev["status"], "5.1.1");
-        assert_eq!(
-            ev["diagnostic"],
-            "X-Postfix; unknown user: \"nobody@example.test\""
-        );
-        assert_eq!(ev["final_recipient"], "rfc822; nobody@example.test");
-        assert_eq!(ev["received"].as_array().map(Vec::len), Some(1));
-    }
-
-    #[test]
-    fn delayed_dsn_is_recorded_not_a_bounce() {
-        let delayed = DSN
-            .replace("Action: failed", "Action: delayed")
-            .replace("5.1.1", "4.4.1");
-        assert_eq!(read_bounce(delayed.as_bytes(), "x@y").0, None);
-        assert_eq!(read_bounce(b"garbage", "x@y").0, None);
-    }
 
     #[test]
     fn reply_evidence() {

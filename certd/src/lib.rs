@@ -7,6 +7,7 @@ pub mod answer;
 pub mod certificate;
 pub mod cli;
 pub mod config;
+pub mod dsn;
 pub mod error;
 pub mod i18n;
 pub mod inbound;

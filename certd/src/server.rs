@@ -1,8 +1,10 @@
 //! The socket server: answers the milter's requests, one request per connection.
 
+use crate::dsn;
 use crate::error::Error;
 use crate::inbound;
 use crate::outbox::lock;
+use crate::store::lifecycle::TokenTarget;
 use crate::store::{Store, SubmitOutcome};
 use certmail_protocol::{
     read_frame, write_frame, Answer, AnswerKind, Committed, Refusal, Request, Response, Submission,
@@ -181,20 +183,34 @@ impl Server {
                     Err(e) => internal(e),
                 }
             }
-            Request::LookupToken { token } => match lock(&self.store).token_target(&token) {
-                Ok(t) => Response::Token(t.map(|t| TokenInfo {
-                    contract_id: t.contract_id,
-                    serial: t.serial,
-                })),
-                Err(e) => internal(e),
-            },
+            Request::LookupToken { token, kind } => {
+                // An older milter does not say which address the token came with: either kind
+                // passes RCPT, and `answer_received` checks the kind of the handed-over answer.
+                let kinds = match kind {
+                    Some(k) => vec![k],
+                    None => vec![AnswerKind::Reply, AnswerKind::Bounce],
+                };
+                let store = lock(&self.store);
+                let found = kinds
+                    .into_iter()
+                    .map(|k| store.token_target(&token, k))
+                    .find(|t| !matches!(t, Ok(None)))
+                    .unwrap_or(Ok(None));
+                match found {
+                    Ok(t) => Response::Token(t.map(|t| TokenInfo {
+                        contract_id: t.contract_id,
+                        serial: t.serial,
+                    })),
+                    Err(e) => internal(e),
+                }
+            }
             Request::Answer(a) => self.answer_received(&a),
         }
     }
 
     /// A reply or a DSN: parse it into evidence and an event, then store both at once.
     fn answer_received(&self, a: &Answer) -> Response {
-        let target = match lock(&self.store).token_target(&a.token) {
+        let target = match lock(&self.store).token_target(&a.token, a.kind) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 return Response::Refused(Refusal {
@@ -213,7 +229,10 @@ impl Server {
                 let (e, v) = inbound::read_reply(&a.raw, &target.destination);
                 (Some(e), v)
             }
-            AnswerKind::Bounce => inbound::read_bounce(&a.raw, &target.destination),
+            AnswerKind::Bounce => match self.read_bounce(a, &target) {
+                Ok(x) => x,
+                Err(e) => return internal(e),
+            },
         };
         let decision = evidence.get("decision").cloned();
         let result = lock(&self.store).record_answer(a, &target, event.as_ref(), evidence);
@@ -245,6 +264,37 @@ impl Server {
             Err(e) => internal(e),
         }
     }
+
+    /// A message at `bounce+`: checked against the destination's secret envelope id, so that
+    /// only a report from the mail system can decide ([`dsn`]).
+    fn read_bounce(
+        &self,
+        a: &Answer,
+        target: &TokenTarget,
+    ) -> Result<(Option<crate::lifecycle::Event>, serde_json::Value), Error> {
+        let (route, sent) = {
+            let store = lock(&self.store);
+            (
+                store.bounce_route(&target.contract_id, &target.destination)?,
+                store.sent_message_ids(target)?,
+            )
+        };
+        let route = route.ok_or_else(|| {
+            Error::Database(format!(
+                "contract {}: no bounce route for {}",
+                target.contract_id, target.destination
+            ))
+        })?;
+        Ok(dsn::read_bounce(
+            &a.raw,
+            &a.envelope_from,
+            &dsn::Expected {
+                destination: &target.destination,
+                envid_secret: &route.envid_secret,
+                sent_message_ids: &sent,
+            },
+        ))
+    }
 }
 
 fn internal(e: Error) -> Response {
@@ -258,6 +308,42 @@ fn internal(e: Error) -> Response {
 mod tests {
     use super::*;
     use crate::store::tests_support::{alice, submission};
+
+    #[test]
+    fn token_lookups_answer_only_for_the_kind_of_address() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.add_customer(&alice()).unwrap();
+        store.submit(&submission("k1")).unwrap();
+        let (reply, bounce): (String, String) = store
+            .conn()
+            .query_row("SELECT token, bounce_token FROM destinations", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let store = Arc::new(Mutex::new(store));
+        let server = Server {
+            committer: Committer::start(Arc::clone(&store)).unwrap(),
+            store,
+            max_frame: 1 << 20,
+            wake: mpsc::sync_channel(1).0,
+        };
+        let found = |token: &str, kind| {
+            matches!(
+                server.answer(Request::LookupToken {
+                    token: token.into(),
+                    kind,
+                }),
+                Response::Token(Some(_))
+            )
+        };
+        assert!(found(&reply, Some(AnswerKind::Reply)));
+        assert!(found(&bounce, Some(AnswerKind::Bounce)));
+        assert!(!found(&reply, Some(AnswerKind::Bounce)));
+        assert!(!found(&bounce, Some(AnswerKind::Reply)));
+        // An older milter names no kind: either passes RCPT (the handoff checks the kind).
+        assert!(found(&reply, None) && found(&bounce, None));
+        assert!(!found("unknown", None));
+    }
 
     #[test]
     fn concurrent_submissions_are_all_committed_once_with_gap_free_serials() {

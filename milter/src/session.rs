@@ -420,8 +420,8 @@ fn one_per_message(address: &str) -> Reply {
     )
 }
 
-/// RCPT of `reply+<token>@` / `bounce+<token>@`: known tokens only, so forged or stale
-/// addresses are refused before the body is sent.
+/// RCPT of `reply+<token>@` / `bounce+<token>@`: known tokens of that kind only, so forged,
+/// stale or swapped addresses (a reply token at `bounce+`) are refused before the body is sent.
 async fn answer_rcpt(
     milter: &Milter,
     conn: &mut Conn,
@@ -443,6 +443,8 @@ async fn answer_rcpt(
         .certd
         .call(Request::LookupToken {
             token: token.clone(),
+            // A reply token is no bounce token and vice versa: certd checks the kind too.
+            kind: Some(kind),
         })
         .await
     {

@@ -14,8 +14,15 @@ pub enum Request {
     LookupCustomer { name: String },
     /// A contract submission, fully split. certd answers only after it committed the contract.
     Submit(Box<Submission>),
-    /// RCPT-time check of a `reply+<token>@` or `bounce+<token>@` address.
-    LookupToken { token: String },
+    /// RCPT-time check of a `reply+<token>@` or `bounce+<token>@` address. Reply and bounce
+    /// tokens are distinct: `kind` says which one the address holds. Absent from older
+    /// milters (`None`): either kind is accepted at RCPT, and certd checks the kind again when
+    /// the message is handed over ([`Answer::kind`]).
+    LookupToken {
+        token: String,
+        #[serde(default)]
+        kind: Option<AnswerKind>,
+    },
     /// A counterparty's reply or a delivery report, answered after certd committed it.
     Answer(Box<Answer>),
 }
@@ -272,6 +279,34 @@ mod tests {
             let back: Response = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
             assert_eq!(back, r);
         }
+    }
+
+    #[test]
+    fn token_lookup_of_an_older_milter_has_no_kind() {
+        // The shape of `LookupToken` before reply and bounce tokens were told apart.
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Old {
+            LookupToken { token: String },
+        }
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Old::LookupToken { token: "t".into() }).unwrap();
+        let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!(
+            back,
+            Request::LookupToken {
+                token: "t".into(),
+                kind: None
+            }
+        );
+        let new = Request::LookupToken {
+            token: "t".into(),
+            kind: Some(AnswerKind::Bounce),
+        };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &new).unwrap();
+        let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!(back, new);
     }
 
     #[test]

@@ -112,8 +112,8 @@ fn new_contract_id() -> String {
     random_base32()
 }
 
-/// A reply token: as unguessable as the contract id, and independent of it, so that knowing
-/// one contract's id or another destination's token reveals nothing.
+/// A reply token, bounce token or envelope-id secret: as unguessable as the contract id, and
+/// independent of it, so that knowing one contract's id or another token reveals nothing.
 pub(crate) fn new_token() -> String {
     random_base32()
 }
@@ -216,8 +216,9 @@ fn submit_in(tx: &Transaction<'_>, s: &Submission) -> Result<SubmitOutcome, Erro
             Destination::Phone(p) => ("phone", p),
         };
         tx.execute(
-            "INSERT INTO destinations (contract_id, position, kind, address, token) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, i as i64, kind, addr, new_token()],
+            "INSERT INTO destinations (contract_id, position, kind, address, token, bounce_token, envid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, i as i64, kind, addr, new_token(), new_token(), new_token()],
         )?;
     }
     for (i, a) in s.attachments.iter().enumerate() {

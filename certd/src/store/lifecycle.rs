@@ -224,7 +224,7 @@ impl Store {
     }
 }
 
-/// The contract and destination behind a reply token.
+/// The contract and destination behind a reply or bounce token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenTarget {
     pub contract_id: String,
@@ -232,23 +232,90 @@ pub struct TokenTarget {
     pub destination: String,
 }
 
+/// Where delivery reports for one destination go and what they must carry (RFC 3461): the
+/// bounce token of the return path and the secret ENVID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BounceRoute {
+    pub token: String,
+    pub envid_secret: String,
+}
+
+impl std::fmt::Debug for BounceRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The envelope-id secret is never logged.
+        f.debug_struct("BounceRoute")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
-    pub fn token_target(&self, token: &str) -> Result<Option<TokenTarget>, Error> {
+    /// The destination behind `token` used as a `kind` address: reply tokens answer only at
+    /// `reply+`, bounce tokens only at `bounce+`.
+    pub fn token_target(
+        &self,
+        token: &str,
+        kind: certmail_protocol::AnswerKind,
+    ) -> Result<Option<TokenTarget>, Error> {
+        let sql = match kind {
+            certmail_protocol::AnswerKind::Reply => {
+                "SELECT c.id, c.serial, d.address FROM destinations d JOIN contracts c ON c.id = d.contract_id
+                 WHERE d.token = ?1"
+            }
+            certmail_protocol::AnswerKind::Bounce => {
+                "SELECT c.id, c.serial, d.address FROM destinations d JOIN contracts c ON c.id = d.contract_id
+                 WHERE d.bounce_token = ?1"
+            }
+        };
         Ok(self
             .conn()
-            .query_row(
-                "SELECT c.id, c.serial, d.address FROM destinations d JOIN contracts c ON c.id = d.contract_id
-                 WHERE d.token = ?1",
-                [token],
-                |r| {
-                    Ok(TokenTarget {
-                        contract_id: r.get(0)?,
-                        serial: r.get::<_, i64>(1)? as u64,
-                        destination: r.get(2)?,
-                    })
-                },
-            )
+            .query_row(sql, [token], |r| {
+                Ok(TokenTarget {
+                    contract_id: r.get(0)?,
+                    serial: r.get::<_, i64>(1)? as u64,
+                    destination: r.get(2)?,
+                })
+            })
             .optional()?)
+    }
+
+    /// The bounce token and ENVID secret of a destination (`None`: no such destination).
+    pub fn bounce_route(
+        &self,
+        contract_id: &str,
+        address: &str,
+    ) -> Result<Option<BounceRoute>, Error> {
+        let row: Option<(Option<String>, Option<String>)> = self
+            .conn()
+            .query_row(
+                "SELECT bounce_token, envid FROM destinations
+                 WHERE contract_id = ?1 AND address = ?2 COLLATE NOCASE",
+                params![contract_id, address],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((Some(token), Some(envid_secret))) => Some(BounceRoute {
+                token,
+                envid_secret,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The Message-IDs of the requests and clarifications certd sent to `target`'s
+    /// destination: a report quoting one of them is about certd's mail (evidence, not proof).
+    pub fn sent_message_ids(&self, target: &TokenTarget) -> Result<Vec<String>, Error> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT json_extract(data, '$.message_id') FROM events
+             WHERE contract_id = ?1 AND kind IN ('request_sent', 'clarification_sent')
+               AND json_extract(data, '$.to') = ?2 COLLATE NOCASE
+               AND json_extract(data, '$.message_id') IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![target.contract_id, target.destination], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Stores an answer (reply or DSN) and applies its event, once: a retried delivery of the
@@ -311,5 +378,124 @@ impl Store {
             }
             Ok(false)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests_support::{alice, submission};
+    use crate::store::SubmitOutcome;
+    use certmail_protocol::AnswerKind;
+
+    fn stored() -> (Store, String) {
+        let mut s = Store::open_in_memory().unwrap();
+        s.add_customer(&alice()).unwrap();
+        let SubmitOutcome::Committed(c) = s.submit(&submission("k1")).unwrap() else {
+            panic!("refused")
+        };
+        (s, c.contract_id)
+    }
+
+    fn tokens(s: &Store, id: &str) -> (String, String, String) {
+        s.conn()
+            .query_row(
+                "SELECT token, bounce_token, envid FROM destinations WHERE contract_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn reply_and_bounce_tokens_work_only_at_their_own_address() {
+        let (s, id) = stored();
+        let (reply, bounce, envid) = tokens(&s, &id);
+        assert!(reply != bounce && bounce != envid && reply != envid);
+        let found = |t: &str, k| s.token_target(t, k).unwrap().map(|t| t.destination);
+        assert_eq!(
+            found(&reply, AnswerKind::Reply).as_deref(),
+            Some("bob@example.test")
+        );
+        assert_eq!(
+            found(&bounce, AnswerKind::Bounce).as_deref(),
+            Some("bob@example.test")
+        );
+        assert_eq!(found(&reply, AnswerKind::Bounce), None);
+        assert_eq!(found(&bounce, AnswerKind::Reply), None);
+        assert_eq!(found(&envid, AnswerKind::Bounce), None);
+        let route = s.bounce_route(&id, "BOB@example.test").unwrap().unwrap();
+        assert_eq!(
+            (route.token.as_str(), route.envid_secret.as_str()),
+            (bounce.as_str(), envid.as_str())
+        );
+        assert!(
+            !format!("{route:?}").contains(&envid),
+            "the secret is not logged"
+        );
+        assert_eq!(s.bounce_route(&id, "carol@example.test").unwrap(), None);
+    }
+
+    #[test]
+    fn sent_message_ids_are_those_of_the_destinations_requests() {
+        let (mut s, id) = stored();
+        s.record_event(
+            &id,
+            "request_sent",
+            &json!({"to": "Bob@example.test", "message_id": "<r@x>"}),
+        )
+        .unwrap();
+        s.record_event(
+            &id,
+            "receipt_sent",
+            &json!({"to": "bob@example.test", "message_id": "<n@x>"}),
+        )
+        .unwrap();
+        s.record_event(
+            &id,
+            "clarification_sent",
+            &json!({"to": "carol@example.test", "message_id": "<c@x>"}),
+        )
+        .unwrap();
+        let target = TokenTarget {
+            contract_id: id,
+            serial: 1,
+            destination: "bob@example.test".into(),
+        };
+        assert_eq!(s.sent_message_ids(&target).unwrap(), ["<r@x>"]);
+    }
+
+    #[test]
+    fn migration_v6_gives_existing_destinations_fresh_secrets() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrations().to_version(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys=OFF;
+             INSERT INTO destinations (contract_id, position, kind, address, token)
+             VALUES ('c1', 0, 'email', 'bob@example.test', 'r1'), ('c1', 1, 'email', 'carol@example.test', 'r2');",
+        )
+        .unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT token, bounce_token, envid FROM destinations ORDER BY position")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut all = Vec::new();
+        for (token, bounce, envid) in rows {
+            for secret in [&bounce, &envid] {
+                assert_eq!(secret.len(), 32, "128 bits in hex");
+                assert!(secret
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            }
+            all.extend([token, bounce, envid]);
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "every token and secret is distinct");
     }
 }
