@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod server;
 pub mod signature;
 pub mod sms;
+pub mod standing;
 pub mod store;
 pub mod timestamp;
 

@@ -1,6 +1,7 @@
 //! Composing certd's mail and handing it to the local MTA.
 
 use crate::config::SmtpConfig;
+use crate::lifecycle::ClarificationReason;
 use crate::store::ContractRow;
 use lettre::address::Envelope;
 use lettre::message::{
@@ -283,7 +284,8 @@ pub fn request(ctx: &RequestContext<'_>, to: &str, token: &str, key: &str) -> Ou
     }
 }
 
-/// After an unclear reply: ask again, politely, for a one-word answer.
+/// After an answer that could not decide: ask the destination again, politely, for a
+/// one-word answer from its own mailbox.
 pub fn clarification(
     c: &ContractRow,
     language: &str,
@@ -291,8 +293,14 @@ pub fn clarification(
     to: &str,
     token: &str,
     key: &str,
+    reason: ClarificationReason,
 ) -> Outgoing {
     let t = crate::i18n::texts(language);
+    let why = match reason {
+        ClarificationReason::Unclear => t.clarification_body,
+        ClarificationReason::Foreign => t.clarification_foreign,
+        ClarificationReason::Unauthenticated => t.clarification_unauthenticated,
+    };
     let (reply, bounce) = answer_addresses(token, from);
     Outgoing {
         from: from.to_string(),
@@ -301,7 +309,7 @@ pub fn clarification(
             "{} {} — {}",
             t.clarification_subject, c.summary.serial, c.summary.subject_text
         ),
-        body: format!("{}\n\n{}\n", t.clarification_body, t.request_how),
+        body: format!("{why}\n\n{}\n", t.request_how),
         message_id: message_id(key, from),
         reply_to: Some(reply),
         envelope_from: Some(bounce),

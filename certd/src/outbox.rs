@@ -6,6 +6,7 @@
 //! loses nothing: an unfinished lease expires and the effect is tried again.
 
 use crate::error::Error;
+use crate::lifecycle::ClarificationReason;
 use crate::mailer::{self, Outgoing, SendError, Transport};
 use crate::store::{OutboxItem, Store};
 use serde::{Deserialize, Serialize};
@@ -30,11 +31,14 @@ pub enum Effect {
         to: String,
         token: String,
     },
-    /// A polite request to answer clearly, after an unclear reply.
+    /// A polite request to answer clearly, after an answer that could not decide.
     Clarification {
         contract_id: String,
         to: String,
         token: String,
+        /// Absent in rows written before answers were screened: those were unclear ones.
+        #[serde(default)]
+        reason: ClarificationReason,
     },
     /// The contract has its outcome: build, sign and send the certificate.
     Certificate {
@@ -417,9 +421,9 @@ impl<T: Transport> Dispatcher<T> {
                     key,
                 )
             }
-            Effect::Clarification { to, token, .. } => {
-                mailer::clarification(&c, &customer.language, from, to, token, key)
-            }
+            Effect::Clarification {
+                to, token, reason, ..
+            } => mailer::clarification(&c, &customer.language, from, to, token, key, *reason),
             Effect::Certificate { outcome, .. } => {
                 mailer::outcome(&c, outcome, &customer.language, from, &customer.email, key)
             }

@@ -210,7 +210,7 @@ impl Server {
         };
         let (event, evidence) = match a.kind {
             AnswerKind::Reply => {
-                let (e, v) = inbound::read_reply(&a.raw, &target.destination);
+                let (e, v) = inbound::read_reply(a, &target.destination);
                 (Some(e), v)
             }
             AnswerKind::Bounce => inbound::read_bounce(&a.raw, &target.destination),

@@ -16,8 +16,8 @@ use crate::reply::Reply;
 use crate::split::split;
 use crate::subject::parse_subject;
 use certmail_protocol::{
-    Answer, AnswerKind, AuthEvidence, AuthMethod, Committed, CustomerInfo, CustomerPolicy, Request,
-    Response, Submission,
+    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, Committed, CustomerInfo,
+    CustomerPolicy, Request, Response, Submission,
 };
 use indymilter::{
     Actions, Callbacks, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts,
@@ -658,6 +658,16 @@ async fn hand_over_answer(
         .dkim
         .authentication_results(&raw, ip, conn.helo.as_deref(), &msg.envelope_from, receiver)
         .await;
+    // Only an authenticated answer may decide (docs/lifecycle.md): when DNS trouble leaves
+    // DMARC undecided, the sender's MTA retries later rather than the answer being judged
+    // now on half the facts (RFC 7489 section 6.6.3: temperror, "try again later").
+    if a.kind == AnswerKind::Reply && auth.verdict.dmarc == AuthOutcome::TempError {
+        return Err(Reply::new(
+            451,
+            "4.4.3",
+            "the sender's domain could not be checked for authentication (DNS trouble); please try again later",
+        ));
+    }
     let answer = Answer {
         token: a.token.clone(),
         kind: a.kind,
@@ -672,6 +682,7 @@ async fn hand_over_answer(
             spf: auth.spf,
             dmarc: auth.dmarc,
             header: auth.header,
+            verdict: auth.verdict,
         }),
         dedupe_key: dedupe_key(&a.token, &raw),
         raw,

@@ -30,6 +30,7 @@ pub mod socket;
 
 pub use codec::{read_frame, write_frame, CodecError, MAX_FRAME_DEFAULT, VERSION};
 pub use message::{
-    Answer, AnswerKind, AttachmentInfo, AuthEvidence, AuthMethod, Committed, CustomerInfo,
-    CustomerPolicy, Destination, Refusal, Request, Response, Submission, TokenInfo,
+    Answer, AnswerKind, AttachmentInfo, AuthEvidence, AuthMethod, AuthOutcome, AuthVerdict,
+    Committed, CustomerInfo, CustomerPolicy, Destination, Refusal, Request, Response, Submission,
+    TokenInfo,
 };

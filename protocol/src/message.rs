@@ -144,6 +144,39 @@ pub struct AuthEvidence {
     pub dmarc: String,
     /// RFC 8601 Authentication-Results header value.
     pub header: String,
+    /// The same results as types, for deciding whether the answer may decide. Absent from
+    /// older milters: then nothing is known, and the answer does not decide.
+    #[serde(default)]
+    pub verdict: AuthVerdict,
+}
+
+/// One authentication method's result (RFC 8601 section 2.7 keywords).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthOutcome {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    /// The domain publishes nothing for this method.
+    None,
+    TempError,
+    PermError,
+    /// Not checked, or reported by a milter that did not say.
+    #[default]
+    Unknown,
+}
+
+/// Typed authentication verdicts of an answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthVerdict {
+    /// The RFC 5322 From domain DMARC evaluated (`None` without a single From address).
+    pub from_domain: Option<String>,
+    pub dmarc: AuthOutcome,
+    /// SPF for the MAIL FROM identity.
+    pub spf: AuthOutcome,
+    /// `d=` domains of the DKIM signatures that verified.
+    pub dkim_pass: Vec<String>,
 }
 
 /// A reply or a delivery report for a contract, as received.
