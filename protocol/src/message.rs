@@ -1,6 +1,7 @@
 //! The messages exchanged on the socket. Field names are the CBOR map keys: renaming one is a
 //! protocol change (see `docs/protocol.md`).
 
+use crate::Limits;
 use serde::{Deserialize, Serialize};
 
 /// What the milter asks certd.
@@ -18,6 +19,8 @@ pub enum Request {
     LookupToken { token: String },
     /// A counterparty's reply or a delivery report, answered after certd committed it.
     Answer(Box<Answer>),
+    /// The limits certd enforces ([`Response::Limits`]); the milter applies the same ones.
+    Limits,
 }
 
 /// What certd answers.
@@ -37,6 +40,7 @@ pub enum Response {
     Error {
         message: String,
     },
+    Limits(Limits),
 }
 
 /// A customer as the milter needs to see it.
@@ -49,6 +53,12 @@ pub struct CustomerInfo {
     pub smtp_logins: Vec<String>,
     /// Domains whose aligned DKIM signature (d= equal to the From domain) authenticates.
     pub dkim_domains: Vec<String>,
+    /// Where receipts and certificates go: the customer's own address, never a counterparty.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The customer's registered phone numbers (E.164), never a counterparty.
+    #[serde(default)]
+    pub phones: Vec<String>,
 }
 
 /// How a customer's submissions must prove their origin.
@@ -219,7 +229,9 @@ pub struct Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{read_frame, write_frame, MAX_FRAME_DEFAULT};
+    use crate::{read_frame, write_frame};
+
+    const MAX_FRAME_DEFAULT: u32 = 1 << 26;
 
     fn sample() -> Submission {
         Submission {
@@ -284,7 +296,10 @@ mod tests {
                 policy: CustomerPolicy::Any,
                 smtp_logins: vec!["alice".into()],
                 dkim_domains: vec!["example.test".into()],
+                email: Some("alice@example.test".into()),
+                phones: vec!["+34600999888".into()],
             })),
+            Response::Limits(Limits::default()),
             Response::Committed(Committed {
                 contract_id: "x".into(),
                 serial: 7,
@@ -305,6 +320,30 @@ mod tests {
             let back: Response = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
             assert_eq!(back, r);
         }
+    }
+
+    #[test]
+    fn customer_info_without_email_and_phones_still_decodes() {
+        // What a certd of the previous release sends: the added fields are optional.
+        #[derive(Serialize)]
+        struct Old {
+            name: String,
+            active: bool,
+            policy: CustomerPolicy,
+            smtp_logins: Vec<String>,
+            dkim_domains: Vec<String>,
+        }
+        let mut buf = Vec::new();
+        let old = Old {
+            name: "acme".into(),
+            active: true,
+            policy: CustomerPolicy::Dkim,
+            smtp_logins: vec![],
+            dkim_domains: vec!["acme.test".into()],
+        };
+        write_frame(&mut buf, &old).unwrap();
+        let info: CustomerInfo = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!((info.email, info.phones), (None, vec![]));
     }
 
     #[test]
