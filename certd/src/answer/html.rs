@@ -194,8 +194,7 @@ fn style(tag: &Tag) -> String {
         .collect()
 }
 
-fn is_hidden(tag: &Tag) -> bool {
-    let style = style(tag);
+fn is_hidden(tag: &Tag, style: &str) -> bool {
     attr(tag, "hidden").is_some()
         || style.contains("display:none")
         || style.contains("visibility:hidden")
@@ -204,7 +203,7 @@ fn is_hidden(tag: &Tag) -> bool {
 }
 
 /// Where a client's quoted original begins (see [`to_text`]).
-fn is_quote_container(tag: &Tag) -> bool {
+fn is_quote_container(tag: &Tag, style: &str) -> bool {
     let class = classes(tag).any(|c| {
         matches!(
             c.as_str(),
@@ -226,7 +225,6 @@ fn is_quote_container(tag: &Tag) -> bool {
     );
     // Outlook desktop (Word) draws its reply header in a div with a top border:
     // `border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm`.
-    let style = style(tag);
     let outlook_header = &*tag.name == "div"
         && style.starts_with("border:none;border-top:solid")
         && style.contains("padding:3.0pt0");
@@ -315,13 +313,14 @@ impl Renderer {
             }
             self.skips.clear();
         }
-        if HIDDEN.contains(&name) || is_hidden(tag) {
+        let style = style(tag);
+        if HIDDEN.contains(&name) || is_hidden(tag, &style) {
             if !tag.self_closing && !VOID.contains(&name) {
                 self.skips.push(Skip::new(name));
             }
             return;
         }
-        if is_quote_container(tag) {
+        if is_quote_container(tag, &style) {
             self.soft_break();
             self.quoted_rest = true;
         }
