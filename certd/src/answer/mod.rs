@@ -1,15 +1,5 @@
-//! Reading a counterparty's answer: what did *they* write ([`own_words`]), and does it
-//! accept or reject ([`classify`])? Pure functions, no I/O, no panics on any input.
-//!
-//! The verdict is legal evidence: it turns a contract into "accepted" or "rejected" for
-//! good. A wrong `Accept` binds someone to a contract they did not accept; a wrong
-//! `Reject` kills a deal. A wrong [`Verdict::Unclear`] only costs one polite round trip
-//! (certd asks again for the single word ACCEPT or REJECT). So every rule leans towards
-//! `Unclear` whenever the text is not plainly one or the other.
-//!
-//! The steps: [`reply_text`] (the message's text, HTML rendered by [`html`] keeping its
-//! structure) → [`own_words`] ([`quotes`]: quoted request, reply headers and signatures
-//! cut) → [`classify`] ([`verdict`], with the words of [`lexicon`]).
+//! A counterparty's email answer: its text ([`reply_text`], HTML by [`html`]), their own words
+//! ([`own_words`]) and the verdict ([`classify`]); a wrong accept is the worst error, so doubt is unclear.
 
 mod fold;
 pub mod html;
@@ -26,7 +16,8 @@ use mail_parser::{Message, PartType};
 /// it is and each HTML-only body rendered by [`html::to_text`] (blocks, `<br>` and quotes
 /// kept, unlike mail-parser's own rendering, which joins blocks into one line). When a
 /// message carries text/plain parts with nothing in them but HTML alternatives, the HTML is
-/// read instead.
+/// read instead. This is what [`own_words`] and then [`classify`] read
+/// (`docs/replies.md`: the steps, the clients recognised, the samples).
 pub fn reply_text(message: &Message<'_>) -> String {
     let text = join(message.text_bodies().filter_map(|p| match &p.body {
         PartType::Text(text) => Some(text.to_string()),

@@ -7,6 +7,7 @@ use super::lexicon::{
     CJK_RESERVATIONS, CJK_SHORT_ACCEPT, CJK_SHORT_REJECT, CONDITIONS, HEDGES, LATIN_KEYWORDS,
     NEGATORS, NO_EXCEPTIONS, RESERVATIONS, SHORT_ACCEPT, SHORT_REJECT,
 };
+
 /// What the counterparty's own words say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
