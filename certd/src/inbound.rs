@@ -63,10 +63,7 @@ pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
             m.subject().map(str::to_string),
             m.message_id().map(|id| format!("<{id}>")),
             m.date().map(|d| d.to_rfc3339()),
-            (0..m.text_body_count())
-                .filter_map(|i| m.body_text(i))
-                .collect::<Vec<_>>()
-                .join("\n\n"),
+            crate::answer::reply_text(m),
         ),
         None => (Vec::new(), None, None, None, String::new()),
     };

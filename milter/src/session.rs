@@ -18,8 +18,8 @@ use crate::split::split;
 use crate::subject::parse_subject;
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{
-    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, CodecError, Committed,
-    CustomerInfo, CustomerPolicy, Limits, Request, Response, Submission,
+    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, CodecError, Committed, CustomerInfo,
+    CustomerPolicy, Limits, Request, Response, Submission,
 };
 use indymilter::{
     Actions, Callbacks, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts,
