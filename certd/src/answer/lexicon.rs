@@ -89,6 +89,10 @@ pub(crate) const LATIN_KEYWORDS: &[(&[&str], Kind)] = &[
     (&["aceptable"], Kind::AcceptableIfNegated),
 ];
 
+/// Auxiliaries of a passive report ("has been accepted", "ha sido aprobado", "fue
+/// aceptada"): an acceptance word after one of them describes, it does not consent.
+pub(crate) const PASSIVE_AUXILIARIES: &[&str] = &["been", "being", "sido", "fue", "fueron"];
+
 pub(crate) const NEGATORS: &[&str] = &[
     "not",
     "no",

@@ -5,7 +5,7 @@ use super::fold::{fold_chars, is_cjk};
 use super::lexicon::{
     Kind, CJK_ACCEPT, CJK_AFFIRMATIVE, CJK_CONDITIONS, CJK_HEDGES, CJK_NEGATIVE, CJK_REJECT,
     CJK_RESERVATIONS, CJK_SHORT_ACCEPT, CJK_SHORT_REJECT, CONDITIONS, HEDGES, LATIN_KEYWORDS,
-    NEGATORS, NO_EXCEPTIONS, RESERVATIONS, SHORT_ACCEPT, SHORT_REJECT,
+    NEGATORS, NO_EXCEPTIONS, PASSIVE_AUXILIARIES, RESERVATIONS, SHORT_ACCEPT, SHORT_REJECT,
 };
 
 /// What the counterparty's own words say.
@@ -396,6 +396,14 @@ fn latin_keyword(clause: &[Word], i: usize) -> Option<Statement> {
     // "as agreed" refers to an earlier agreement.
     if phrase[0] == "agreed" && prev == Some("as") {
         return None;
+    }
+    // "Your message has been received and accepted for processing": a passive report of
+    // something else (ticket systems, acknowledgements) is no consent to the contract, and a
+    // wrong acceptance is the one error a certificate must never make.
+    if *kind == Kind::Accept
+        && (i.saturating_sub(3)..i).any(|j| PASSIVE_AUXILIARIES.contains(&texts[j]))
+    {
+        return Some(Statement::Ambiguous);
     }
     let negations = (i.saturating_sub(4)..i)
         .filter(|&j| {
