@@ -73,6 +73,7 @@ fn bench_customer(name: &str) -> NewCustomer {
         deadline_secs: 172_800,
         smtp_logins: vec![name.to_string()],
         dkim_domains: Vec::new(),
+        phones: Vec::new(),
     }
 }
 

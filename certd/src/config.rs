@@ -1,6 +1,7 @@
 //! certd's configuration: one TOML file, documented in `contrib/certd.toml.example`.
 
 use crate::error::Error;
+use certmail_protocol::Limits;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -21,9 +22,14 @@ pub struct Config {
     /// The operator's name as printed in receipts and certificates.
     #[serde(default = "default_operator")]
     pub operator: String,
-    /// Largest frame accepted from the milter, in bytes.
-    #[serde(default = "default_max_frame")]
-    pub max_frame_bytes: u32,
+    /// Largest message certified, in bytes: the one limit every other one derives from
+    /// (`certmail_protocol::limits`). certmilter applies it too (it asks certd at start).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: u64,
+    /// Largest frame accepted from the milter, in bytes. Derived from `max_message_size` when
+    /// absent; certd refuses to start if it is set below what that size needs.
+    #[serde(default)]
+    pub max_frame_bytes: Option<u32>,
     /// How outgoing mail leaves certd.
     pub smtp: SmtpConfig,
     /// Signing and timestamping of certificates. Without it certd mails the outcome as plain
@@ -145,8 +151,8 @@ fn default_socket_mode() -> String {
 fn default_operator() -> String {
     "certmail operator".into()
 }
-fn default_max_frame() -> u32 {
-    certmail_protocol::MAX_FRAME_DEFAULT
+fn default_max_message_size() -> u64 {
+    certmail_protocol::limits::DEFAULT_MAX_MESSAGE_SIZE
 }
 fn default_smtp_timeout() -> u64 {
     30
@@ -162,6 +168,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         certmail_protocol::socket::parse_mode(&c.socket_mode)?;
+        c.limits()?;
         if let Some(cert) = &c.certificate {
             if cert.tsa_urls.is_empty() {
                 return Err("certificate.tsa_urls is empty: name at least one RFC 3161 TSA".into());
@@ -189,6 +196,20 @@ impl Config {
 
     pub fn socket_mode(&self) -> u32 {
         certmail_protocol::socket::parse_mode(&self.socket_mode).unwrap_or(0o660)
+    }
+
+    /// Every limit, derived from `max_message_size` and checked against `max_frame_bytes`.
+    pub fn limits(&self) -> Result<Limits, String> {
+        let derived = Limits::for_message_size(self.max_message_size).map_err(|e| e.to_string())?;
+        match self.max_frame_bytes {
+            Some(frame) => derived.with_frame(frame).map_err(|e| e.to_string()),
+            None => Ok(derived),
+        }
+    }
+
+    /// The contract domain certd itself writes from (`smtp.from`'s domain).
+    pub fn contract_domain(&self) -> Option<&str> {
+        self.smtp.from.rsplit_once('@').map(|(_, d)| d)
     }
 }
 
@@ -219,5 +240,22 @@ mod tests {
         assert!(Config::parse(&sms.replace("http://127", "ftp://127")).is_err());
         assert!(Config::parse(&format!("{sms}method='put'\n")).is_err());
         assert!(Config::parse(&format!("{sms}callback_listen='nowhere'\n")).is_err());
+    }
+
+    #[test]
+    fn limits_derive_from_the_message_size_and_must_agree() {
+        let base = "socket='/s'\ndatabase='/d'\n[smtp]\nhost='h'\nport=25\nfrom='a@b'\n";
+        let l = Config::parse(base).unwrap().limits().unwrap();
+        assert_eq!(l.max_message_size, 40 * 1024 * 1024);
+        // A 35 MiB contract with a 35 MiB text fits the derived frame.
+        assert!(u64::from(l.max_frame_bytes) > 70 * 1024 * 1024);
+        let c = Config::parse(&format!("max_message_size = 1048576\n{base}")).unwrap();
+        assert_eq!(c.limits().unwrap().max_message_size, 1 << 20);
+        assert_eq!(c.contract_domain(), Some("b"));
+        // The old fixed 64 MiB frame cannot carry a 40 MiB contract: refused at start-up.
+        let e = Config::parse(&format!("max_frame_bytes = 67108864\n{base}")).unwrap_err();
+        assert!(e.contains("max_frame_bytes 67108864 is below"), "{e}");
+        assert!(Config::parse(&format!("max_frame_bytes = 4000000000\n{base}")).is_ok());
+        assert!(Config::parse(&format!("max_message_size = 10\n{base}")).is_err());
     }
 }

@@ -3,6 +3,8 @@
 
 use crate::answer::{classify, own_words, Verdict};
 use crate::lifecycle::{Decision, Event};
+use crate::standing::{automatic_signal, screen, ReplyOrigin};
+use certmail_protocol::Answer;
 use mail_parser::MessageParser;
 use serde_json::{json, Value};
 
@@ -43,24 +45,27 @@ fn fields(block: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Evidence and decision from a reply.
-pub fn read_reply(raw: &[u8], destination: &str) -> (Event, Value) {
+/// Evidence and event from a reply to `destination`'s token: what it says, and whether it
+/// may decide ([`crate::standing`]).
+pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
+    let raw = &a.raw[..];
     let parsed = MessageParser::default().parse(raw);
     let (from, subject, message_id, date, text) = match &parsed {
         Some(m) => (
             m.from()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address())
-                .map(str::to_string),
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| a.address())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
             m.subject().map(str::to_string),
             m.message_id().map(|id| format!("<{id}>")),
             m.date().map(|d| d.to_rfc3339()),
-            (0..m.text_body_count())
-                .filter_map(|i| m.body_text(i))
-                .collect::<Vec<_>>()
-                .join("\n\n"),
+            crate::answer::reply_text(m),
         ),
-        None => (None, None, None, None, String::new()),
+        None => (Vec::new(), None, None, None, String::new()),
     };
     let words = own_words(&text);
     let decision = match classify(&words) {
@@ -68,21 +73,32 @@ pub fn read_reply(raw: &[u8], destination: &str) -> (Event, Value) {
         Verdict::Reject => Decision::Reject,
         Verdict::Unclear => Decision::Unclear,
     };
+    let screening = screen(&ReplyOrigin {
+        destination,
+        envelope_from: &a.envelope_from,
+        from: &from,
+        verdict: a.auth.as_ref().map(|x| &x.verdict),
+        automatic: automatic_signal(&header_fields(raw), &a.envelope_from, subject.as_deref()),
+    });
     let evidence = json!({
         "channel": "email",
         "destination": destination,
-        "from_header": from,
+        "from_header": from.first(),
         "subject": subject,
         "message_id": message_id,
         "date": date,
         "received": received_chain(raw),
         "response_text": words,
         "decision": decision,
+        "standing": screening.standing,
+        "authenticity": screening.authenticity.as_ref().map(|x| x.statement()),
+        "not_decisive_because": screening.reason,
     });
     (
         Event::Reply {
             from: destination.to_string(),
             decision,
+            standing: screening.standing,
         },
         evidence,
     )
@@ -91,22 +107,72 @@ pub fn read_reply(raw: &[u8], destination: &str) -> (Event, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::Standing;
+    use certmail_protocol::{AuthEvidence, AuthOutcome, AuthVerdict};
+
+    fn answer(raw: &[u8], envelope_from: &str, verdict: AuthVerdict) -> Answer {
+        Answer {
+            token: "t".into(),
+            kind: certmail_protocol::AnswerKind::Reply,
+            recipient: "reply+t@contract.test".into(),
+            envelope_from: envelope_from.into(),
+            queue_id: None,
+            client_addr: None,
+            client_name: None,
+            helo: None,
+            auth: Some(AuthEvidence {
+                verdict,
+                ..AuthEvidence::default()
+            }),
+            dedupe_key: "k".into(),
+            raw: raw.to_vec(),
+        }
+    }
+
+    fn no_dmarc() -> AuthVerdict {
+        AuthVerdict {
+            from_domain: Some("example.test".into()),
+            dmarc: AuthOutcome::None,
+            spf: AuthOutcome::None,
+            dkim_pass: vec![],
+        }
+    }
+
+    const REPLY: &[u8] = b"Received: from a by b; Wed, 25 Nov 2026\r\nFrom: Bob <bob@example.test>\r\nSubject: Re: contract\r\nMessage-ID: <r1@example.test>\r\n\r\nACEPTO\r\n\r\n> Para aceptar responda ACEPTO; para rechazar, RECHAZO\r\n";
+
+    fn standing(raw: &[u8], envelope_from: &str, verdict: AuthVerdict) -> Standing {
+        match read_reply(&answer(raw, envelope_from, verdict), "bob@example.test").0 {
+            Event::Reply { standing, .. } => standing,
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn reply_evidence() {
-        let raw = b"Received: from a by b; Wed, 25 Nov 2026\r\nFrom: Bob <bob@example.test>\r\nSubject: Re: contract\r\nMessage-ID: <r1@example.test>\r\n\r\nACEPTO\r\n\r\n> Para aceptar responda ACEPTO; para rechazar, RECHAZO\r\n";
-        let (event, ev) = read_reply(raw, "bob@example.test");
+        let (event, ev) = read_reply(
+            &answer(REPLY, "bob@example.test", no_dmarc()),
+            "bob@example.test",
+        );
         assert_eq!(
             event,
             Event::Reply {
                 from: "bob@example.test".into(),
-                decision: Decision::Accept
+                decision: Decision::Accept,
+                standing: Standing::Decisive,
             }
         );
         assert_eq!(ev["from_header"], "bob@example.test");
         assert_eq!(ev["message_id"], "<r1@example.test>");
         assert_eq!(ev["response_text"], "ACEPTO");
-        let (event, _) = read_reply(b"not a message", "bob@example.test");
+        assert_eq!(ev["standing"], "decisive");
+        assert_eq!(
+            ev["authenticity"],
+            "no authentication published by the sender's domain example.test: the answer came from the counterparty's address, which its domain neither confirms nor contradicts"
+        );
+        let (event, _) = read_reply(
+            &answer(b"not a message", "bob@example.test", no_dmarc()),
+            "bob@example.test",
+        );
         assert!(matches!(
             event,
             Event::Reply {
@@ -114,5 +180,116 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn someone_elses_answer_is_foreign() {
+        let mallory = String::from_utf8_lossy(REPLY).replace("bob@", "mallory@");
+        assert_eq!(
+            standing(mallory.as_bytes(), "mallory@example.test", no_dmarc()),
+            Standing::Foreign
+        );
+        // The From field forged to the destination's, the envelope still someone else's.
+        assert_eq!(
+            standing(REPLY, "mallory@example.test", no_dmarc()),
+            Standing::Foreign
+        );
+        // Case and angle brackets do not make another mailbox.
+        assert_eq!(
+            standing(REPLY, "<BOB@Example.TEST>", no_dmarc()),
+            Standing::Decisive
+        );
+        let two = String::from_utf8_lossy(REPLY).replace(
+            "From: Bob <bob@example.test>",
+            "From: bob@example.test, mallory@example.test",
+        );
+        assert_eq!(
+            standing(two.as_bytes(), "bob@example.test", no_dmarc()),
+            Standing::Foreign
+        );
+    }
+
+    #[test]
+    fn a_disowned_answer_does_not_decide() {
+        let fail = AuthVerdict {
+            dmarc: AuthOutcome::Fail,
+            ..no_dmarc()
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", fail),
+            Standing::Unauthenticated
+        );
+        let spf_fail = AuthVerdict {
+            spf: AuthOutcome::Fail,
+            ..no_dmarc()
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", spf_fail.clone()),
+            Standing::Unauthenticated
+        );
+        // A valid aligned DKIM signature outweighs a broken SPF path (forwarding).
+        let signed = AuthVerdict {
+            dkim_pass: vec!["example.test".into()],
+            ..spf_fail
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", signed),
+            Standing::Decisive
+        );
+        let pass = AuthVerdict {
+            dmarc: AuthOutcome::Pass,
+            dkim_pass: vec!["example.test".into()],
+            ..no_dmarc()
+        };
+        let (_, ev) = read_reply(&answer(REPLY, "bob@example.test", pass), "bob@example.test");
+        assert_eq!(
+            ev["authenticity"],
+            "DKIM-signed and DMARC-aligned by example.test"
+        );
+        let mut unreported = answer(REPLY, "bob@example.test", no_dmarc());
+        unreported.auth = None;
+        assert!(matches!(
+            read_reply(&unreported, "bob@example.test").0,
+            Event::Reply {
+                standing: Standing::Unauthenticated,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn automatic_answers_are_recognised() {
+        let text = String::from_utf8_lossy(REPLY).to_string();
+        for (header, expected) in [
+            ("Auto-Submitted: auto-replied\r\n", Standing::Automatic),
+            (
+                "Auto-Submitted: Auto-Generated; owner-email=x\r\n",
+                Standing::Automatic,
+            ),
+            ("Auto-Submitted: no\r\n", Standing::Decisive),
+            ("X-Autoreply: yes\r\n", Standing::Automatic),
+            ("Precedence: bulk\r\n", Standing::Automatic),
+            ("List-Id: <team.example.test>\r\n", Standing::Automatic),
+        ] {
+            let raw = format!("{header}{text}");
+            assert_eq!(
+                standing(raw.as_bytes(), "bob@example.test", no_dmarc()),
+                expected,
+                "{header}"
+            );
+        }
+        for subject in [
+            "Automatic reply: contract",
+            "Respuesta automática: contrato",
+            "自動応答: 契約",
+        ] {
+            let raw = text.replace("Subject: Re: contract", &format!("Subject: {subject}"));
+            assert_eq!(
+                standing(raw.as_bytes(), "bob@example.test", no_dmarc()),
+                Standing::Automatic,
+                "{subject}"
+            );
+        }
+        assert_eq!(standing(REPLY, "", no_dmarc()), Standing::Automatic);
     }
 }

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod server;
 pub mod signature;
 pub mod sms;
+pub mod standing;
 pub mod store;
 pub mod timestamp;
 
@@ -29,7 +30,17 @@ use std::time::Duration;
 /// Starts the daemon: opens the store, binds the socket, runs the dispatcher and serves.
 pub fn serve(config: &config::Config) -> Result<(), Error> {
     let _lock = single_instance(&config.database)?;
+    // Checked when the configuration was read; certd does not start on inconsistent limits.
+    let limits = config.limits().map_err(Error::Config)?;
     let mut store = store::Store::open(&config.database)?;
+    store.set_intake(store::Intake {
+        limits,
+        service_domains: config
+            .contract_domain()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    });
     // We are the only certd on this database: leases left by a killed predecessor are void,
     // so its unfinished effects are retried now rather than when the leases would expire.
     let released = store.release_leases()?;
@@ -95,14 +106,16 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         .name("outbox".into())
         .spawn(move || dispatcher.run(wake_rx, Duration::from_secs(1)))?;
     log::info!(
-        "certd listening on {} (database {})",
+        "certd listening on {} (database {}; messages up to {} bytes, frames up to {} bytes)",
         config.socket.display(),
-        config.database.display()
+        config.database.display(),
+        limits.max_message_size,
+        limits.max_frame_bytes
     );
     let server = Arc::new(server::Server {
         committer: server::Committer::start(Arc::clone(&store))?,
         store,
-        max_frame: config.max_frame_bytes,
+        limits,
         wake: wake_tx,
     });
     server.serve(listener)

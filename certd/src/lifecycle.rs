@@ -80,6 +80,50 @@ pub enum Decision {
     Unclear,
 }
 
+/// Whether an answer came from someone who may decide (docs/lifecycle.md, "Who decides").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// From the destination's own mailbox (or its number and code), not disowned by its
+    /// domain: the answer decides.
+    Decisive,
+    /// From another mailbox than the destination's.
+    Foreign,
+    /// From the destination's address, but its domain's published policy disowns it.
+    Unauthenticated,
+    /// Written by a program (RFC 3834: auto-replies, vacation notices, list mail).
+    Automatic,
+}
+
+/// Why the destination is asked to answer once more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClarificationReason {
+    /// Its answer said neither yes nor no.
+    #[default]
+    Unclear,
+    /// An answer arrived from another mailbox.
+    Foreign,
+    /// An answer with its address arrived that its own domain disowns.
+    Unauthenticated,
+}
+
+/// The operator's rules the lifecycle applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Clarification requests per destination and contract; past it, answers are recorded
+    /// and nothing is sent (no mail loop with a program that answers every mail).
+    pub max_clarifications: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_clarifications: 3,
+        }
+    }
+}
+
 /// What the lifecycle needs to know about a contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contract {
@@ -92,6 +136,18 @@ pub struct Contract {
     pub bounced: Vec<String>,
     /// Deadline as Unix seconds, once requested.
     pub deadline_at: Option<i64>,
+    /// Clarification requests already sent, per destination (email or phone).
+    pub clarifications: Vec<(String, u32)>,
+}
+
+impl Contract {
+    fn clarifications_to(&self, destination: &str) -> u32 {
+        self.clarifications
+            .iter()
+            .filter(|(d, _)| d.eq_ignore_ascii_case(destination))
+            .map(|(_, n)| *n)
+            .sum()
+    }
 }
 
 /// Something that happened to a contract.
@@ -99,8 +155,13 @@ pub struct Contract {
 pub enum Event {
     /// Right after the commit: send the requests (the store starts the clock).
     Start,
-    /// A counterparty answered, by email or by SMS; `from` is the destination answering.
-    Reply { from: String, decision: Decision },
+    /// An answer arrived for destination `from`, by email or by SMS; only a decisive one
+    /// can decide.
+    Reply {
+        from: String,
+        decision: Decision,
+        standing: Standing,
+    },
     /// A request to `destination` could not be delivered.
     Bounce { destination: String },
     /// The clock ran out.
@@ -115,6 +176,7 @@ pub enum Effect {
     },
     SendClarification {
         to: String,
+        reason: ClarificationReason,
     },
     SendSmsRequest {
         to: String,
@@ -148,7 +210,7 @@ pub enum Illegal {
 }
 
 /// The transition function.
-pub fn step(c: &Contract, event: &Event) -> Result<(State, Vec<Effect>), Illegal> {
+pub fn step(c: &Contract, event: &Event, policy: &Policy) -> Result<(State, Vec<Effect>), Illegal> {
     if c.state.is_final() {
         return Err(Illegal::Final(c.state.as_str()));
     }
@@ -173,32 +235,40 @@ pub fn step(c: &Contract, event: &Event) -> Result<(State, Vec<Effect>), Illegal
         (State::Received, Event::Bounce { .. }) => Err(not_now("a bounce")),
         (State::Received, Event::Deadline { .. }) => Err(not_now("the deadline")),
         (State::Requested, Event::Start) => Err(not_now("start")),
-        (State::Requested, Event::Reply { from, decision }) => {
+        (
+            State::Requested,
+            Event::Reply {
+                from,
+                decision,
+                standing,
+            },
+        ) => {
             let by_sms = c.phones.iter().any(|p| p == from);
             if !by_sms && !c.emails.iter().any(|e| e.eq_ignore_ascii_case(from)) {
                 return Err(Illegal::UnknownDestination(from.clone()));
             }
-            let outcome = match decision {
-                Decision::Accept => State::Accepted,
-                Decision::Reject => State::Rejected,
-                Decision::Unclear if by_sms => {
-                    return Ok((
-                        State::Requested,
-                        vec![Effect::SendSmsClarification { to: from.clone() }],
-                    ))
-                }
-                Decision::Unclear => {
-                    return Ok((
-                        State::Requested,
-                        vec![Effect::SendClarification { to: from.clone() }],
-                    ))
+            // Only the destination decides; anything else is recorded and, within the
+            // policy's bound, the destination (never the other sender) is told how to answer.
+            let reason = match (standing, decision) {
+                // RFC 3834 section 2: an automatic message is never answered.
+                (Standing::Automatic, _) => return Ok((State::Requested, Vec::new())),
+                (Standing::Foreign, _) => ClarificationReason::Foreign,
+                (Standing::Unauthenticated, _) => ClarificationReason::Unauthenticated,
+                (Standing::Decisive, Decision::Unclear) => ClarificationReason::Unclear,
+                (Standing::Decisive, Decision::Accept | Decision::Reject) => {
+                    return Ok(decide(from, *decision == Decision::Accept, by_sms))
                 }
             };
-            let (state, mut effects) = finish(outcome);
-            if by_sms {
-                effects.insert(0, Effect::SendSmsConfirmation { to: from.clone() });
+            if c.clarifications_to(from) >= policy.max_clarifications {
+                return Ok((State::Requested, Vec::new()));
             }
-            Ok((state, effects))
+            let to = from.clone();
+            let effect = if by_sms {
+                Effect::SendSmsClarification { to }
+            } else {
+                Effect::SendClarification { to, reason }
+            };
+            Ok((State::Requested, vec![effect]))
         }
         (State::Requested, Event::Bounce { destination }) => {
             let is = |a: &String| a.eq_ignore_ascii_case(destination);
@@ -224,6 +294,25 @@ pub fn step(c: &Contract, event: &Event) -> Result<(State, Vec<Effect>), Illegal
     }
 }
 
+/// A decisive accept or reject: the outcome, and for a phone the confirmation SMS (it has no
+/// sent folder to look in).
+fn decide(from: &str, accept: bool, by_sms: bool) -> (State, Vec<Effect>) {
+    let (state, mut effects) = finish(if accept {
+        State::Accepted
+    } else {
+        State::Rejected
+    });
+    if by_sms {
+        effects.insert(
+            0,
+            Effect::SendSmsConfirmation {
+                to: from.to_string(),
+            },
+        );
+    }
+    (state, effects)
+}
+
 fn finish(outcome: State) -> (State, Vec<Effect>) {
     (outcome, vec![Effect::IssueCertificate { outcome }])
 }
@@ -232,6 +321,10 @@ fn finish(outcome: State) -> (State, Vec<Effect>) {
 mod tests {
     use super::*;
 
+    fn step(c: &Contract, e: &Event) -> Result<(State, Vec<Effect>), Illegal> {
+        super::step(c, e, &Policy::default())
+    }
+
     fn contract(state: State) -> Contract {
         Contract {
             state,
@@ -239,6 +332,7 @@ mod tests {
             phones: vec![],
             bounced: vec![],
             deadline_at: Some(1000),
+            clarifications: vec![],
         }
     }
 
@@ -246,6 +340,7 @@ mod tests {
         Event::Reply {
             from: "bob@example.test".into(),
             decision,
+            standing: Standing::Decisive,
         }
     }
 
@@ -287,7 +382,8 @@ mod tests {
             (
                 State::Requested,
                 vec![Effect::SendClarification {
-                    to: "bob@example.test".into()
+                    to: "bob@example.test".into(),
+                    reason: ClarificationReason::Unclear,
                 }]
             )
         );
@@ -325,6 +421,7 @@ mod tests {
         let sms = |decision| Event::Reply {
             from: "+34600111222".into(),
             decision,
+            standing: Standing::Decisive,
         };
         assert_eq!(
             step(&c, &sms(Decision::Accept)).unwrap(),
@@ -362,7 +459,8 @@ mod tests {
                 &c,
                 &Event::Reply {
                     from: "+34999999999".into(),
-                    decision: Decision::Accept
+                    decision: Decision::Accept,
+                    standing: Standing::Decisive,
                 }
             ),
             Err(Illegal::UnknownDestination("+34999999999".into()))
@@ -409,6 +507,83 @@ mod tests {
         assert_eq!(
             step(&c, &bounce("mallory@example.test")),
             Err(Illegal::UnknownDestination("mallory@example.test".into()))
+        );
+    }
+
+    fn answer(decision: Decision, standing: Standing) -> Event {
+        Event::Reply {
+            from: "bob@example.test".into(),
+            decision,
+            standing,
+        }
+    }
+
+    #[test]
+    fn only_the_destination_decides() {
+        let c = contract(State::Requested);
+        for (standing, reason) in [
+            (Standing::Foreign, ClarificationReason::Foreign),
+            (
+                Standing::Unauthenticated,
+                ClarificationReason::Unauthenticated,
+            ),
+        ] {
+            for decision in [Decision::Accept, Decision::Reject, Decision::Unclear] {
+                assert_eq!(
+                    step(&c, &answer(decision, standing)).unwrap(),
+                    (
+                        State::Requested,
+                        vec![Effect::SendClarification {
+                            to: "bob@example.test".into(),
+                            reason
+                        }]
+                    ),
+                    "{standing:?} {decision:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn automatic_answers_are_never_answered() {
+        let c = contract(State::Requested);
+        for decision in [Decision::Accept, Decision::Reject, Decision::Unclear] {
+            assert_eq!(
+                step(&c, &answer(decision, Standing::Automatic)).unwrap(),
+                (State::Requested, vec![])
+            );
+        }
+    }
+
+    #[test]
+    fn clarifications_are_bounded_per_destination() {
+        let mut c = with_phone(State::Requested);
+        c.clarifications = vec![("BOB@example.test".into(), 3), ("+34600111222".into(), 3)];
+        for standing in [Standing::Decisive, Standing::Foreign] {
+            assert_eq!(
+                step(&c, &answer(Decision::Unclear, standing)).unwrap(),
+                (State::Requested, vec![])
+            );
+        }
+        let sms = Event::Reply {
+            from: "+34600111222".into(),
+            decision: Decision::Unclear,
+            standing: Standing::Decisive,
+        };
+        assert_eq!(step(&c, &sms).unwrap(), (State::Requested, vec![]));
+        // carol has had none: she still gets one.
+        let carol = Event::Reply {
+            from: "carol@example.test".into(),
+            decision: Decision::Unclear,
+            standing: Standing::Decisive,
+        };
+        assert_eq!(step(&c, &carol).unwrap().1.len(), 1);
+        // A clear answer still decides after the bound.
+        assert_eq!(
+            step(&c, &answer(Decision::Accept, Standing::Decisive))
+                .unwrap()
+                .0,
+            State::Accepted
         );
     }
 

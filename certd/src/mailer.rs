@@ -5,6 +5,7 @@
 
 use crate::config::SmtpConfig;
 use crate::dsn::{envelope_id, Mailing};
+use crate::lifecycle::ClarificationReason;
 use crate::store::lifecycle::BounceRoute;
 use crate::store::ContractRow;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
@@ -420,6 +421,14 @@ pub fn bounce_address(route: &BounceRoute, from: &str) -> String {
     format!("bounce+{}@{}", route.token, domain_of(from))
 }
 
+/// Where a destination's answers and delivery reports go.
+pub struct ReturnAddresses<'a> {
+    /// `reply+<reply token>@`
+    pub reply_token: &'a str,
+    /// `bounce+<bounce token>@` and the envelope-id secret.
+    pub bounce: &'a BounceRoute,
+}
+
 /// The return path and DSN parameters of `mailing` to a destination.
 fn bounce_envelope(
     route: &BounceRoute,
@@ -471,14 +480,13 @@ pub struct RequestContext<'a> {
 pub fn request(
     ctx: &RequestContext<'_>,
     to: &str,
-    token: &str,
-    route: &BounceRoute,
+    to_addresses: &ReturnAddresses<'_>,
     key: &str,
 ) -> Outgoing {
     let t = crate::i18n::texts(ctx.language);
     let c = ctx.contract;
-    let reply = reply_address(token, ctx.from);
-    let (envelope_from, dsn) = bounce_envelope(route, ctx.from, Mailing::Request);
+    let reply = reply_address(to_addresses.reply_token, ctx.from);
+    let (envelope_from, dsn) = bounce_envelope(to_addresses.bounce, ctx.from, Mailing::Request);
     let mut body = t
         .request_intro
         .replace("{customer}", ctx.customer_display)
@@ -508,24 +516,30 @@ pub fn request(
     }
 }
 
-/// After an unclear reply: ask again, politely, for a one-word answer.
+/// After an answer that could not decide: ask the destination again, politely, for a
+/// one-word answer from its own mailbox.
 pub fn clarification(
     c: &ContractRow,
     language: &str,
     from: &str,
     to: &str,
-    token: &str,
-    route: &BounceRoute,
+    to_addresses: &ReturnAddresses<'_>,
     key: &str,
+    reason: ClarificationReason,
 ) -> Outgoing {
     let t = crate::i18n::texts(language);
-    let reply = reply_address(token, from);
-    let (envelope_from, dsn) = bounce_envelope(route, from, Mailing::Clarification);
+    let why = match reason {
+        ClarificationReason::Unclear => t.clarification_body,
+        ClarificationReason::Foreign => t.clarification_foreign,
+        ClarificationReason::Unauthenticated => t.clarification_unauthenticated,
+    };
+    let reply = reply_address(to_addresses.reply_token, from);
+    let (envelope_from, dsn) = bounce_envelope(to_addresses.bounce, from, Mailing::Clarification);
     Outgoing {
         from: from.to_string(),
         to: to.to_string(),
         subject: subject(t.clarification_subject, c),
-        body: format!("{}\n\n{}\n", t.clarification_body, t.request_how),
+        body: format!("{why}\n\n{}\n", t.request_how),
         message_id: message_id(key, from),
         reply_to: Some(reply),
         envelope_from,
@@ -575,16 +589,17 @@ mod tests {
     use crate::store::tests_support::{alice, submission};
     use crate::store::{Store, SubmitOutcome};
 
-    /// A stored contract whose Subject text is `subject_text`.
+    /// A stored contract whose Subject text is then replaced by `subject_text`: the intake
+    /// refuses overlong Subjects, and the mailer must stay within RFC 5322 whatever it gets.
     fn contract(subject_text: &str) -> ContractRow {
         let mut store = Store::open_in_memory().unwrap();
         store.add_customer(&alice()).unwrap();
-        let mut s = submission("k1");
-        s.subject_text = subject_text.to_string();
-        let SubmitOutcome::Committed(c) = store.submit(&s).unwrap() else {
+        let SubmitOutcome::Committed(c) = store.submit(&submission("k1")).unwrap() else {
             panic!("refused")
         };
-        store.contract(&c.contract_id).unwrap().unwrap()
+        let mut row = store.contract(&c.contract_id).unwrap().unwrap();
+        row.summary.subject_text = subject_text.to_string();
+        row
     }
 
     fn route() -> BounceRoute {
@@ -606,9 +621,26 @@ mod tests {
                 raw: b"Subject: x\r\n\r\nContract\r\n",
             },
             "bob@example.test",
-            "r1",
-            &route(),
+            &ReturnAddresses {
+                reply_token: "r1",
+                bounce: &route(),
+            },
             "request:c1:bob@example.test",
+        )
+    }
+
+    fn clarification_for(c: &ContractRow) -> Outgoing {
+        clarification(
+            c,
+            "en",
+            "certmail@contract.test",
+            "bob@example.test",
+            &ReturnAddresses {
+                reply_token: "r1",
+                bounce: &route(),
+            },
+            "k",
+            ClarificationReason::Unclear,
         )
     }
 
@@ -635,15 +667,7 @@ mod tests {
             let c = contract(&long);
             let mails = [
                 request_for(&c),
-                clarification(
-                    &c,
-                    "en",
-                    "certmail@contract.test",
-                    "bob@example.test",
-                    "r1",
-                    &route(),
-                    "k",
-                ),
+                clarification_for(&c),
                 outcome(
                     &c,
                     "accepted",
@@ -710,15 +734,7 @@ mod tests {
             header(&request).as_deref(),
             Some("Auto-Submitted: auto-generated")
         );
-        let clar = clarification(
-            &c,
-            "en",
-            "certmail@contract.test",
-            "bob@example.test",
-            "r1",
-            &route(),
-            "k",
-        );
+        let clar = clarification_for(&c);
         assert_eq!(
             header(&clar).as_deref(),
             Some("Auto-Submitted: auto-replied")
@@ -764,15 +780,7 @@ mod tests {
             Some("bounce+b7@contract.test")
         );
         assert_eq!(request.reply_to.as_deref(), Some("reply+r1@contract.test"));
-        let clar = clarification(
-            &c,
-            "en",
-            "certmail@contract.test",
-            "bob@example.test",
-            "r1",
-            &route(),
-            "k",
-        );
+        let clar = clarification_for(&c);
         assert_eq!(clar.envelope_from, request.envelope_from);
         let (r, c) = (request.dsn.unwrap(), clar.dsn.unwrap());
         assert_eq!(r.envelope_id, "s3cret");

@@ -6,6 +6,7 @@
 //! loses nothing: an unfinished lease expires and the effect is tried again.
 
 use crate::error::Error;
+use crate::lifecycle::ClarificationReason;
 use crate::mailer::{self, Outgoing, SendError, Transport};
 use crate::store::{OutboxItem, Store};
 use serde::{Deserialize, Serialize};
@@ -30,11 +31,14 @@ pub enum Effect {
         to: String,
         token: String,
     },
-    /// A polite request to answer clearly, after an unclear reply.
+    /// A polite request to answer clearly, after an answer that could not decide.
     Clarification {
         contract_id: String,
         to: String,
         token: String,
+        /// Absent in rows written before answers were screened: those were unclear ones.
+        #[serde(default)]
+        reason: ClarificationReason,
     },
     /// The contract has its outcome: build, sign and send the certificate.
     Certificate {
@@ -416,16 +420,24 @@ impl<T: Transport> Dispatcher<T> {
                         raw: &raw,
                     },
                     to,
-                    token,
-                    &route,
+                    &mailer::ReturnAddresses {
+                        reply_token: token,
+                        bounce: &route,
+                    },
                     key,
                 )
             }
-            Effect::Clarification { to, token, .. } => {
+            Effect::Clarification {
+                to, token, reason, ..
+            } => {
                 let Some(route) = store.bounce_route(id, to)? else {
                     return Ok(Err(format!("{to} has no bounce token")));
                 };
-                mailer::clarification(&c, &customer.language, from, to, token, &route, key)
+                let addresses = mailer::ReturnAddresses {
+                    reply_token: token,
+                    bounce: &route,
+                };
+                mailer::clarification(&c, &customer.language, from, to, &addresses, key, *reason)
             }
             Effect::Certificate { outcome, .. } => {
                 mailer::outcome(&c, outcome, &customer.language, from, &customer.email, key)

@@ -7,9 +7,10 @@ use crate::outbox::lock;
 use crate::store::lifecycle::TokenTarget;
 use crate::store::{Store, SubmitOutcome};
 use certmail_protocol::{
-    read_frame, write_frame, Answer, AnswerKind, Committed, Refusal, Request, Response, Submission,
-    TokenInfo,
+    read_frame, write_frame, Answer, AnswerKind, CodecError, Committed, LimitViolation, Limits,
+    Refusal, Request, Response, Submission, TokenInfo,
 };
+use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -25,7 +26,8 @@ pub struct Server {
     pub store: Arc<Mutex<Store>>,
     /// Commits submissions, several per fsync.
     pub committer: Committer,
-    pub max_frame: u32,
+    /// The limits in force; the frame limit bounds every request read.
+    pub limits: Limits,
     /// Nudges the outbox dispatcher after a commit.
     pub wake: SyncSender<()>,
 }
@@ -128,8 +130,16 @@ impl Server {
     fn handle(&self, mut conn: UnixStream) {
         let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
         let _ = conn.set_write_timeout(Some(IO_TIMEOUT));
-        let response = match read_frame::<_, Request>(&mut conn, self.max_frame) {
+        let response = match read_frame::<_, Request>(&mut conn, self.limits.max_frame_bytes) {
             Ok(req) => self.answer(req),
+            Err(CodecError::TooLarge { len, max }) => {
+                // Only when the milter's idea of the limits is stale: a permanent answer, not
+                // a 4xx retried for days. Drained first, so that the milter, still writing,
+                // reads it instead of a broken pipe.
+                log::warn!("refused a {len}-byte request over the {max}-byte frame limit");
+                let _ = std::io::copy(&mut (&mut conn).take(len), &mut std::io::sink());
+                Response::Refused(LimitViolation::FrameTooLarge { len, max }.refusal())
+            }
             Err(e) => {
                 log::warn!("bad request on certd socket: {e}");
                 Response::Error {
@@ -148,6 +158,7 @@ impl Server {
     pub fn answer(&self, req: Request) -> Response {
         match req {
             Request::Ping => Response::Pong,
+            Request::Limits => Response::Limits(self.limits),
             Request::LookupCustomer { name } => match lock(&self.store).customer_info(&name) {
                 Ok(c) => Response::Customer(c),
                 Err(e) => internal(e),
@@ -226,7 +237,7 @@ impl Server {
         };
         let (event, evidence) = match a.kind {
             AnswerKind::Reply => {
-                let (e, v) = inbound::read_reply(&a.raw, &target.destination);
+                let (e, v) = inbound::read_reply(a, &target.destination);
                 (Some(e), v)
             }
             AnswerKind::Bounce => match self.read_bounce(a, &target) {
@@ -324,7 +335,7 @@ mod tests {
         let server = Server {
             committer: Committer::start(Arc::clone(&store)).unwrap(),
             store,
-            max_frame: 1 << 20,
+            limits: certmail_protocol::Limits::default(),
             wake: mpsc::sync_channel(1).0,
         };
         let found = |token: &str, kind| {

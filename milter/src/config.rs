@@ -28,9 +28,19 @@ pub struct Config {
     /// ISO 3166 region for mobile numbers written without `+country` in Subjects.
     #[serde(default = "default_region")]
     pub default_region: String,
-    /// Largest contract submission accepted, in bytes (larger: `552 5.3.4`).
-    #[serde(default = "default_max_size")]
-    pub max_message_size: u64,
+    /// Largest contract submission accepted, in bytes (larger: `552 5.3.4`). The limit is
+    /// certd's (`max_message_size` in certd.toml, asked with `Request::Limits`); this key may
+    /// only lower it, and certmilter refuses to start when it exceeds certd's.
+    #[serde(default)]
+    pub max_message_size: Option<u64>,
+    /// Most Postfix connections served at once; more wait to be accepted (Postfix's
+    /// `milter_connect_timeout`, then its `milter_default_action`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A milter connection idle this long is closed. Postfix keeps one per SMTP session, idle
+    /// while the client is: keep it above Postfix's `smtpd_timeout` (300 s).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
     /// If set, the original of a contract-only message is delivered here with an
     /// `X-Certmail-Contract` header instead of being discarded after the handoff.
     #[serde(default)]
@@ -49,8 +59,12 @@ fn default_certd_timeout() -> u64 {
 fn default_region() -> String {
     "ES".into()
 }
-fn default_max_size() -> u64 {
-    25 * 1024 * 1024
+fn default_max_connections() -> usize {
+    100
+}
+fn default_idle_timeout() -> u64 {
+    // libmilter's and indymilter's default: slightly above two hours.
+    7210
 }
 
 /// A parsed milter socket spec.
@@ -104,6 +118,17 @@ impl Config {
         SocketSpec::parse(&c.socket)?;
         certmail_protocol::socket::parse_mode(&c.socket_mode)?;
         c.region()?;
+        if c.max_connections == 0 {
+            return Err("max_connections is 0: certmilter would serve no connection".into());
+        }
+        if c.idle_timeout_secs == 0 {
+            return Err(
+                "idle_timeout_secs is 0: give the idle time in seconds (default 7210)".into(),
+            );
+        }
+        if let Some(size) = c.max_message_size {
+            certmail_protocol::Limits::for_message_size(size).map_err(|e| e.to_string())?;
+        }
         if c.contract_domains.is_empty() {
             return Err("contract_domains is empty: name at least one contract domain".into());
         }
@@ -116,6 +141,15 @@ impl Config {
     pub fn socket_spec(&self) -> SocketSpec {
         // Validated in `parse`.
         SocketSpec::parse(&self.socket).unwrap_or(SocketSpec::Unix(PathBuf::from(&self.socket)))
+    }
+
+    /// The indymilter settings: connection limit and idle timeout.
+    pub fn milter_config(&self) -> indymilter::Config {
+        indymilter::Config {
+            max_connections: self.max_connections,
+            connection_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            ..indymilter::Config::default()
+        }
     }
 
     pub fn socket_mode(&self) -> u32 {
@@ -178,5 +212,30 @@ mod tests {
             .contains("region"));
         assert!(Config::parse(&format!("{base}colour='red'")).is_err());
         assert!(Config::parse("socket='unix:/s'\ncertd_socket='/c'\ncontract_domains=[]").is_err());
+    }
+
+    #[test]
+    fn connection_limit_and_idle_timeout() {
+        let base = "socket='unix:/s'\ncertd_socket='/c'\ncontract_domains=['c.test']\n";
+        let c = Config::parse(base).unwrap();
+        let m = c.milter_config();
+        assert_eq!(m.max_connections, 100);
+        assert_eq!(m.connection_timeout, std::time::Duration::from_secs(7210));
+        assert_eq!(c.max_message_size, None);
+        let c = Config::parse(&format!(
+            "{base}max_connections=500\nidle_timeout_secs=900\nmax_message_size=1000000"
+        ))
+        .unwrap();
+        let m = c.milter_config();
+        assert_eq!(m.max_connections, 500);
+        assert_eq!(m.connection_timeout, std::time::Duration::from_secs(900));
+        assert_eq!(c.max_message_size, Some(1_000_000));
+        for bad in [
+            "max_connections=0",
+            "idle_timeout_secs=0",
+            "max_message_size=10",
+        ] {
+            assert!(Config::parse(&format!("{base}{bad}")).is_err(), "{bad}");
+        }
     }
 }

@@ -18,6 +18,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use certmail_protocol::{AuthOutcome, AuthVerdict};
 use mail_auth::common::cache::NoCache;
 use mail_auth::common::crypto::CryptoError;
 use mail_auth::common::headers::HeaderWriter;
@@ -76,6 +77,9 @@ pub struct AuthResults {
     /// the final CRLF; it may contain folding CRLF TAB sequences) written by mail-auth's
     /// [`AuthenticationResults`], with the receiver host as authserv-id.
     pub header: String,
+    /// The same results as types: what certd decides on.
+    #[serde(default)]
+    pub verdict: AuthVerdict,
 }
 
 /// Verifies DKIM signatures with a resolver pointed at configured name servers.
@@ -290,6 +294,17 @@ impl DkimVerifier {
             }
         };
 
+        let mut verdict = AuthVerdict {
+            spf: spf_outcome(spf.output.result()),
+            dkim_pass: dkim_outputs
+                .iter()
+                .flatten()
+                .filter(|o| matches!(o.result(), DkimResult::Pass))
+                .filter_map(|o| o.signature().map(|sig| normalize_domain(&sig.d)))
+                .collect(),
+            ..AuthVerdict::default()
+        };
+
         // SPF.
         if let Some(ip) = spf.client_ip {
             header = if sender.is_empty() {
@@ -308,7 +323,10 @@ impl DkimVerifier {
         // check timed out) it can still pass through SPF alignment, but nothing else is
         // conclusive.
         let dmarc = match &message {
-            None => one_line(format!("permerror ({UNPARSEABLE})")),
+            None => {
+                verdict.dmarc = AuthOutcome::PermError;
+                one_line(format!("permerror ({UNPARSEABLE})"))
+            }
             Some(message) => {
                 let no_outputs = Vec::new();
                 let outputs = dkim_outputs.as_deref().unwrap_or(&no_outputs);
@@ -361,7 +379,9 @@ impl DkimVerifier {
                 };
                 if !output.domain().is_empty() {
                     header = header.with_dmarc_result(&output);
+                    verdict.from_domain = Some(output.domain().to_string());
                 }
+                verdict.dmarc = dmarc_outcome(&output, &text);
                 one_line(text)
             }
         };
@@ -377,6 +397,7 @@ impl DkimVerifier {
             spf: one_line(spf.text),
             dmarc,
             header,
+            verdict,
         }
     }
 
@@ -526,6 +547,33 @@ fn spf_keyword(result: SpfResult) -> &'static str {
         SpfResult::TempError => "temperror",
         SpfResult::PermError => "permerror",
         SpfResult::None => "none",
+    }
+}
+
+fn spf_outcome(result: SpfResult) -> AuthOutcome {
+    match result {
+        SpfResult::Pass => AuthOutcome::Pass,
+        SpfResult::Fail => AuthOutcome::Fail,
+        SpfResult::SoftFail => AuthOutcome::SoftFail,
+        SpfResult::Neutral => AuthOutcome::Neutral,
+        SpfResult::TempError => AuthOutcome::TempError,
+        SpfResult::PermError => AuthOutcome::PermError,
+        SpfResult::None => AuthOutcome::None,
+    }
+}
+
+/// The typed DMARC outcome; `text` tells a check that timed out (a temperror whatever the
+/// partial output says).
+fn dmarc_outcome(output: &DmarcOutput, text: &str) -> AuthOutcome {
+    if text.starts_with("temperror") {
+        return AuthOutcome::TempError;
+    }
+    match output.result() {
+        DmarcResult::Pass => AuthOutcome::Pass,
+        DmarcResult::Fail(_) => AuthOutcome::Fail,
+        DmarcResult::TempError(_) => AuthOutcome::TempError,
+        DmarcResult::PermError(_) => AuthOutcome::PermError,
+        DmarcResult::None => AuthOutcome::None,
     }
 }
 
@@ -1553,6 +1601,15 @@ mod tests {
         );
         assert_eq!(results.spf, "pass (mailfrom=Bob@example.test ip=127.0.0.1)");
         assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        assert_eq!(
+            results.verdict,
+            AuthVerdict {
+                from_domain: Some("example.test".into()),
+                dmarc: AuthOutcome::Pass,
+                spf: AuthOutcome::Pass,
+                dkim_pass: vec!["example.test".into()],
+            }
+        );
         for needle in [
             "dkim=pass header.d=example.test header.s=sel",
             "spf=pass",
@@ -1601,6 +1658,11 @@ mod tests {
         );
         assert_eq!(results.spf, "fail (mailfrom=bob@example.test ip=127.0.0.2)");
         assert_eq!(results.dmarc, "pass (p=reject, from=example.test)");
+        assert_eq!(
+            (results.verdict.dmarc, results.verdict.spf),
+            (AuthOutcome::Pass, AuthOutcome::Fail)
+        );
+        assert_eq!(results.verdict.dkim_pass, vec!["example.test".to_string()]);
         assert!(results.header.contains("spf=fail"), "{}", results.header);
         assert_results_well_formed(&results);
 
@@ -1645,6 +1707,11 @@ mod tests {
         assert_eq!(results.spf, "none (mailfrom=bob@example.test ip=127.0.0.1)");
         // A DMARC record exists but nothing aligned passed: mail-auth reports fail.
         assert_eq!(results.dmarc, "fail (p=reject, from=example.test)");
+        assert_eq!(
+            (results.verdict.dmarc, results.verdict.spf),
+            (AuthOutcome::Fail, AuthOutcome::None)
+        );
+        assert!(results.verdict.dkim_pass.is_empty());
         assert!(!results.header.contains("dkim="), "{}", results.header);
         assert!(results.header.contains("spf=none"), "{}", results.header);
         assert!(results.header.contains("dmarc=fail"), "{}", results.header);
@@ -1662,6 +1729,7 @@ mod tests {
                 vec!["permerror (the message could not be parsed)".to_string()]
             );
             assert_eq!(results.dmarc, "permerror (the message could not be parsed)");
+            assert_eq!(results.verdict.dmarc, AuthOutcome::PermError);
             // SPF depends on the envelope only.
             assert_eq!(results.spf, "pass (mailfrom=bob@example.test ip=127.0.0.1)");
             assert!(
@@ -1751,6 +1819,8 @@ mod tests {
             results.dmarc.starts_with("temperror (from=example.test: "),
             "{results:?}"
         );
+        assert_eq!(results.verdict.dmarc, AuthOutcome::TempError);
+        assert_eq!(results.verdict.spf, AuthOutcome::TempError);
         assert!(
             results.header.contains("dmarc=temperror"),
             "{}",

@@ -31,12 +31,9 @@ pub async fn run(config: config::Config) -> Result<(), Error> {
         timeout: Duration::from_secs(config.certd_timeout_secs),
     };
     let spec = config.socket_spec();
-    let milter = Arc::new(session::Milter {
-        config,
-        certd,
-        dkim,
-        region,
-    });
+    let cfg = config.milter_config();
+    let milter = Arc::new(session::Milter::new(config, certd, dkim, region));
+    check_limits(&milter).await?;
     let callbacks = session::callbacks(Arc::clone(&milter));
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -46,7 +43,6 @@ pub async fn run(config: config::Config) -> Result<(), Error> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    let cfg = indymilter::Config::default();
     match &spec {
         SocketSpec::Unix(path) => {
             let std_listener = certmail_protocol::socket::bind_unix(
@@ -68,5 +64,33 @@ pub async fn run(config: config::Config) -> Result<(), Error> {
         }
     }
     log::info!("certmilter stopped");
+    Ok(())
+}
+
+/// One set of limits: certd's. A certmilter configured above them refuses to start; a certd
+/// not answering yet is asked again at the first contract (certmilter must run regardless, or
+/// Postfix would tempfail all mail).
+async fn check_limits(milter: &session::Milter) -> Result<(), Error> {
+    match milter.certd.call(certmail_protocol::Request::Limits).await {
+        Ok(certmail_protocol::Response::Limits(announced)) => {
+            let l = milter
+                .limits
+                .effective(announced)
+                .map_err(|e| Error::Config(e.to_string()))?;
+            log::info!(
+                "limits: messages up to {} bytes, Subjects up to {} characters, {} destinations, {} attachments",
+                l.max_message_size,
+                l.max_subject_chars,
+                l.max_destinations,
+                l.max_attachments
+            );
+        }
+        Ok(other) => log::warn!(
+            "certd answered a limits request with {other:?}; asking again at the first contract"
+        ),
+        Err(e) => {
+            log::warn!("certd's limits are not known yet ({e}); asking again at the first contract")
+        }
+    }
     Ok(())
 }

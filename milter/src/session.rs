@@ -1,23 +1,25 @@
 //! The milter conversation with Postfix: what happens at each SMTP stage.
 //!
-//! - RCPT: classify the recipient; for a contract address ask certd whether the customer
-//!   exists and is active, and check SMTP AUTH where the policy allows it.
+//! - RCPT: classify the recipient; for a contract address learn certd's limits, ask certd
+//!   whether the customer exists and is active, and check SMTP AUTH where the policy allows it.
 //! - DATA: no contract recipient → ACCEPT, Postfix stops calling us for this message.
-//! - headers/body: collected (contract mail only), bounded by `max_message_size`.
-//! - end of message: split, parse the Subject, verify DKIM where needed, hand over to certd,
-//!   and only after certd's commit let Postfix answer `250`.
+//! - headers/body: collected (contract mail only), bounded by certd's `max_message_size`.
+//! - end of message: split, parse the Subject, verify DKIM where needed, refuse destinations
+//!   that are no counterparty, check the limits, hand over to certd, and only after certd's
+//!   commit let Postfix answer `250`.
 
 use crate::classify::{bare_address, classify, Recipient};
-use crate::client::CertdClient;
+use crate::client::{CertdClient, ClientError, LimitsCache};
 use crate::config::Config;
 use crate::dedupe::dedupe_key;
 use crate::dkim::{DkimVerdict, DkimVerifier};
 use crate::reply::Reply;
 use crate::split::split;
 use crate::subject::parse_subject;
+use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{
-    Answer, AnswerKind, AuthEvidence, AuthMethod, Committed, CustomerInfo, CustomerPolicy, Request,
-    Response, Submission,
+    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, CodecError, Committed, CustomerInfo,
+    CustomerPolicy, Limits, Request, Response, Submission,
 };
 use indymilter::{
     Actions, Callbacks, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts,
@@ -35,6 +37,25 @@ pub struct Milter {
     pub certd: CertdClient,
     pub dkim: DkimVerifier,
     pub region: phonenumber::country::Id,
+    /// certd's limits, lowered by `config.max_message_size` if set.
+    pub limits: LimitsCache,
+}
+
+impl Milter {
+    pub fn new(
+        config: Config,
+        certd: CertdClient,
+        dkim: DkimVerifier,
+        region: phonenumber::country::Id,
+    ) -> Self {
+        Milter {
+            limits: LimitsCache::new(config.max_message_size),
+            config,
+            certd,
+            dkim,
+            region,
+        }
+    }
 }
 
 /// Per-connection state.
@@ -63,7 +84,15 @@ struct Message {
     contract_rcpts: Vec<String>,
     ordinary_rcpts: usize,
     queue_id: Option<String>,
+    /// The limits in force, learnt at the first contract recipient.
+    limits: Option<Limits>,
     raw: Vec<u8>,
+}
+
+impl Message {
+    fn max_size(&self) -> u64 {
+        self.limits.unwrap_or_default().max_message_size
+    }
 }
 
 /// The customer a message is submitted to.
@@ -136,9 +165,10 @@ pub fn authorize(
     }
 }
 
+/// Every reply the milter gives goes through here, its text through [`Reply::wire_text`].
 fn set_reply(reply: &mut SmtpReply, r: &Reply) -> Status {
     let code = r.code.to_string();
-    if let Err(e) = reply.set_error_reply(&code, Some(r.enhanced), [r.text.as_str()]) {
+    if let Err(e) = reply.set_error_reply(&code, Some(r.enhanced), [r.wire_text()]) {
         log::error!("cannot set SMTP reply {r}: {e}");
     }
     if r.is_temporary() {
@@ -173,8 +203,6 @@ fn push_crlf(out: &mut Vec<u8>, text: &[u8]) {
 /// The callbacks, bound to `milter`.
 pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
     let m_rcpt = Arc::clone(&milter);
-    let m_hdr = Arc::clone(&milter);
-    let m_body = Arc::clone(&milter);
     let m_eom = milter;
     Callbacks::new()
         .on_negotiate(|cx, _actions, mta_opts| Box::pin(negotiate(cx, mta_opts)))
@@ -253,9 +281,9 @@ pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
             })
         })
         .on_header(move |cx, name, value| {
-            let max = m_hdr.config.max_message_size;
             Box::pin(async move {
                 let conn = cx.data.get_or_insert_with(Conn::default);
+                let max = conn.msg.max_size();
                 let raw = &mut conn.msg.raw;
                 raw.extend_from_slice(name.as_bytes());
                 raw.push(b':');
@@ -275,9 +303,9 @@ pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
             })
         })
         .on_body(move |cx, chunk| {
-            let max = m_body.config.max_message_size;
             Box::pin(async move {
                 let conn = cx.data.get_or_insert_with(Conn::default);
+                let max = conn.msg.max_size();
                 conn.msg.raw.extend_from_slice(&chunk);
                 too_large(&mut cx.reply, conn.msg.raw.len() as u64, max)
             })
@@ -325,16 +353,12 @@ async fn negotiate(cx: &mut NegotiateContext<Conn>, mta_opts: ProtoOpts) -> Stat
     Status::Continue
 }
 
+/// Refuses the message as soon as it is over the size limit, while it streams (memory
+/// bounded), with the same sentence certd would give.
 fn too_large(reply: &mut SmtpReply, size: u64, max: u64) -> Status {
     if size > max {
-        set_reply(
-            reply,
-            &Reply::new(
-                552,
-                "5.3.4",
-                format!("the message exceeds the {max}-byte limit for certified contracts"),
-            ),
-        )
+        let over = certmail_protocol::LimitViolation::MessageTooLarge { size, max };
+        set_reply(reply, &Reply::refused(over.refusal()))
     } else {
         Status::Continue
     }
@@ -342,11 +366,24 @@ fn too_large(reply: &mut SmtpReply, size: u64, max: u64) -> Status {
 
 /// RCPT: returns the status, or a reply to reject/tempfail this recipient with.
 async fn rcpt_stage(milter: &Milter, conn: &mut Conn, rcpt: &str) -> (Status, Option<Reply>) {
-    match classify(rcpt, &milter.config.contract_domains) {
-        Recipient::Ordinary => {
-            conn.msg.ordinary_rcpts += 1;
-            (Status::Continue, None)
+    let class = classify(rcpt, &milter.config.contract_domains);
+    if class == Recipient::Ordinary {
+        conn.msg.ordinary_rcpts += 1;
+        return (Status::Continue, None);
+    }
+    // Contract traffic: its body is collected, within certd's limits.
+    match milter.limits.get(&milter.certd).await {
+        Ok(l) => conn.msg.limits = Some(l),
+        Err(e) => {
+            log::error!(
+                "rcpt=<{}>: cannot learn certd's limits: {e}",
+                bare_address(rcpt)
+            );
+            return (Status::Tempfail, Some(certd_unavailable()));
         }
+    }
+    match class {
+        Recipient::Ordinary => (Status::Continue, None),
         Recipient::Reply { token, address } => {
             answer_rcpt(milter, conn, rcpt, token, AnswerKind::Reply, address).await
         }
@@ -584,8 +621,12 @@ async fn hand_over(
     raw: Vec<u8>,
     target: &Target,
 ) -> Result<Committed, Reply> {
+    let limits = msg.limits.unwrap_or_default();
     let parts = split(&raw).map_err(|e| e.reply())?;
     let subject = parts.subject.clone().unwrap_or_default();
+    limits
+        .check_subject(&subject)
+        .map_err(|e| Reply::refused(e.refusal()))?;
     let parsed = parse_subject(&subject, milter.region).map_err(|e| e.reply())?;
     let auth = match &target.auth {
         Some(a) => a.clone(),
@@ -614,6 +655,11 @@ async fn hand_over(
             }
         },
     };
+    // After authentication, so that only the customer learns which of its own addresses and
+    // numbers are registered.
+    not_a_counterparty(milter, msg, &target.customer, parts.from.as_deref())
+        .check(&parsed.destinations)
+        .map_err(|e| Reply::refused(e.refusal()))?;
     let submission = Submission {
         customer: target.customer.name.clone(),
         recipient: target.address.clone(),
@@ -633,12 +679,48 @@ async fn hand_over(
         dedupe_key: dedupe_key(&target.customer.name, &raw),
         raw,
     };
+    limits
+        .check_submission(&submission)
+        .map_err(|e| Reply::refused(e.refusal()))?;
     certd_result(
         milter
             .certd
-            .call(Request::Submit(Box::new(submission)))
+            .call_within(
+                Request::Submit(Box::new(submission)),
+                limits.max_frame_bytes,
+            )
             .await,
     )
+}
+
+/// What the Subject may not name: the contract domains, and the customer itself (its
+/// registered email, its SMTP logins that are addresses, this message's envelope sender and
+/// From address, its registered phones).
+fn not_a_counterparty<'a>(
+    milter: &'a Milter,
+    msg: &'a Message,
+    customer: &'a CustomerInfo,
+    from: Option<&'a str>,
+) -> Excluded<'a> {
+    let mut addresses: Vec<&str> = customer
+        .smtp_logins
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains('@'))
+        .collect();
+    addresses.extend(customer.email.as_deref());
+    addresses.push(&msg.envelope_from);
+    addresses.extend(from);
+    Excluded {
+        service_domains: milter
+            .config
+            .contract_domains
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        addresses,
+        phones: customer.phones.iter().map(String::as_str).collect(),
+    }
 }
 
 /// A reply or DSN: its authentication evidence, then the handoff.
@@ -660,6 +742,16 @@ async fn hand_over_answer(
         .dkim
         .authentication_results(&raw, ip, conn.helo.as_deref(), &msg.envelope_from, receiver)
         .await;
+    // Only an authenticated answer may decide (docs/lifecycle.md): when DNS trouble leaves
+    // DMARC undecided, the sender's MTA retries later rather than the answer being judged
+    // now on half the facts (RFC 7489 section 6.6.3: temperror, "try again later").
+    if a.kind == AnswerKind::Reply && auth.verdict.dmarc == AuthOutcome::TempError {
+        return Err(Reply::new(
+            451,
+            "4.4.3",
+            "the sender's domain could not be checked for authentication (DNS trouble); please try again later",
+        ));
+    }
     let answer = Answer {
         token: a.token.clone(),
         kind: a.kind,
@@ -674,6 +766,7 @@ async fn hand_over_answer(
             spf: auth.spf,
             dmarc: auth.dmarc,
             header: auth.header,
+            verdict: auth.verdict,
         }),
         dedupe_key: dedupe_key(&a.token, &raw),
         raw,
@@ -682,14 +775,17 @@ async fn hand_over_answer(
 }
 
 /// Maps certd's answer to a handoff: committed, or the SMTP reply to give instead.
-fn certd_result(r: Result<Response, crate::client::ClientError>) -> Result<Committed, Reply> {
+fn certd_result(r: Result<Response, ClientError>) -> Result<Committed, Reply> {
     match r {
         Ok(Response::Committed(c)) => Ok(c),
-        Ok(Response::Refused(r)) => Err(Reply {
-            code: r.code,
-            enhanced: static_enhanced(&r.enhanced),
-            text: r.text,
-        }),
+        Ok(Response::Refused(r)) => Err(Reply::refused(r)),
+        // The limits were checked, so this cannot happen unless they are wrong; a frame
+        // certd would refuse is refused for good, not retried for days.
+        Err(ClientError::Codec(CodecError::TooLarge { len, max })) => {
+            log::error!("a {len}-byte submission frame exceeds certd's {max}-byte frame limit");
+            let over = certmail_protocol::LimitViolation::FrameTooLarge { len, max };
+            Err(Reply::refused(over.refusal()))
+        }
         Ok(Response::Error { message }) => {
             log::error!("certd could not store the message: {message}");
             Err(certd_unavailable())
@@ -703,14 +799,6 @@ fn certd_result(r: Result<Response, crate::client::ClientError>) -> Result<Commi
             Err(certd_unavailable())
         }
     }
-}
-
-/// certd's refusals use a known set of enhanced codes; anything else maps to the generic one.
-fn static_enhanced(s: &str) -> &'static str {
-    ["5.7.1", "5.1.3", "5.6.0", "5.5.3", "5.3.4", "5.1.1"]
-        .into_iter()
-        .find(|k| *k == s)
-        .unwrap_or("5.0.0")
 }
 
 /// After the commit: take the contract recipients out of the message. Contract-only mail is
@@ -761,6 +849,8 @@ mod tests {
             policy,
             smtp_logins: vec!["alice".into()],
             dkim_domains: vec!["example.test".into()],
+            email: Some("alice@example.test".into()),
+            phones: vec![],
         }
     }
 

@@ -17,6 +17,11 @@
 //!   whole (the parts inside a forwarded message belong to that message, whose hash covers
 //!   them). Size and SHA-256 are those of the transfer-decoded bytes, i.e. of the file a mail
 //!   client saves, so anyone can check a hash in the certificate against the file they hold.
+//! * **The Subject is one line**: control characters and line separators that RFC 2047
+//!   encoded words can smuggle in (`=?UTF-8?Q?a=0D=0Ab?=`) become one space each run, so
+//!   nothing downstream ever writes them as separate lines. A message with more than one
+//!   Subject, From or Message-ID field is refused: RFC 5322 section 3.6 allows one, and
+//!   certifying one of two Subjects would certify a title the counterparty may not see.
 
 use std::borrow::Cow;
 
@@ -60,6 +65,9 @@ pub enum SplitError {
     /// close; only reachable in builds with debug assertions, see [`split`]).
     #[error("The message's MIME structure is damaged beyond reading: send it again from your mail client")]
     DamagedStructure,
+    /// A field RFC 5322 section 3.6 allows once appears more often.
+    #[error("The message has {count} {name} fields; RFC 5322 allows one")]
+    RepeatedField { name: &'static str, count: usize },
     /// Neither a readable body nor an attachment: nothing to certify.
     #[error("The message has no contract text and no attachment: write the contract in the body or attach it")]
     NoContent,
@@ -104,6 +112,22 @@ fn split_unguarded(raw: &[u8]) -> Result<SplitMessage, SplitError> {
     {
         return Err(SplitError::Unparseable);
     }
+    // RFC 5322 section 3.6: at most one of each (orig-date and from exactly one).
+    for (field, name) in [
+        (HeaderName::Subject, "Subject"),
+        (HeaderName::From, "From"),
+        (HeaderName::MessageId, "Message-ID"),
+    ] {
+        let count = message
+            .root_part()
+            .headers()
+            .iter()
+            .filter(|h| h.name == field)
+            .count();
+        if count > 1 {
+            return Err(SplitError::RepeatedField { name, count });
+        }
+    }
 
     let text = contract_text(&message);
     let mut attachments = Vec::with_capacity(message.attachments.len());
@@ -115,7 +139,7 @@ fn split_unguarded(raw: &[u8]) -> Result<SplitMessage, SplitError> {
     }
 
     Ok(SplitMessage {
-        subject: message.subject().map(str::to_owned),
+        subject: message.subject().map(one_line),
         from: message
             .from()
             .and_then(|from| from.first())
@@ -128,6 +152,25 @@ fn split_unguarded(raw: &[u8]) -> Result<SplitMessage, SplitError> {
         text,
         attachments,
     })
+}
+
+/// `s` on one line: each run of control characters (CR, LF, TAB, NUL, C1...) and Unicode
+/// line or paragraph separators becomes one space.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_run = false;
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            if !in_run {
+                out.push(' ');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
 }
 
 /// RFC 5322 `field-name`: one or more printable US-ASCII characters except the colon.
@@ -494,6 +537,63 @@ mod tests {
             let m = split(&raw).unwrap();
             assert_eq!(m.subject.as_deref(), Some(expected), "{header}");
         }
+    }
+
+    #[test]
+    fn encoded_line_breaks_in_the_subject_become_one_space() {
+        for (header, expected) in [
+            (
+                "=?UTF-8?Q?bob@example.test_Alquiler=0D=0AX-Injected:_yes?=",
+                "bob@example.test Alquiler X-Injected: yes",
+            ),
+            (
+                "=?UTF-8?B?Ym9iQGV4YW1wbGUudGVzdCBhDQoNCmIJYwBk4oCoZQ==?=",
+                "bob@example.test a b c d e",
+            ),
+            ("=?ISO-8859-1?Q?a=85b?=", "a\u{2026}b"),
+        ] {
+            let raw = crlf(&format!(
+                "From: a@example.test\nSubject: {header}\n\nbody\n"
+            ));
+            let m = split(&raw).unwrap();
+            assert_eq!(m.subject.as_deref(), Some(expected), "{header}");
+        }
+        assert_eq!(one_line("a\u{85}b\r\n\r\nc"), "a b c");
+    }
+
+    #[test]
+    fn repeated_subject_from_and_message_id_are_refused() {
+        let raw = crlf(
+            "From: a@example.test\nSubject: bob@example.test Contract\n\
+             Subject: carol@example.test Other contract\n\nbody\n",
+        );
+        let e = split(&raw).unwrap_err();
+        assert_eq!(
+            e,
+            SplitError::RepeatedField {
+                name: "Subject",
+                count: 2
+            }
+        );
+        let r = e.reply();
+        assert_eq!((r.code, r.enhanced), (550, "5.6.0"));
+        assert_eq!(
+            r.text,
+            "The message has 2 Subject fields; RFC 5322 allows one"
+        );
+        let raw = crlf("From: a@example.test\nFrom: b@example.test\nSubject: x\n\nbody\n");
+        assert!(matches!(
+            split(&raw),
+            Err(SplitError::RepeatedField { name: "From", .. })
+        ));
+        let raw = crlf("From: a@example.test\nMessage-ID: <1@x>\nmessage-id: <2@x>\n\nbody\n");
+        assert!(matches!(
+            split(&raw),
+            Err(SplitError::RepeatedField {
+                name: "Message-ID",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -52,9 +52,9 @@ use crate::reply::Reply;
 use certmail_protocol::Destination;
 use phonenumber::{country, metadata::DATABASE, Mode, PhoneNumber, Type};
 
-/// The most distinct destinations one contract may name: a bound on the SMS and mail a single
-/// submission can trigger.
-pub const MAX_DESTINATIONS: usize = 10;
+/// The most distinct destinations one contract may name (defined with every other limit in
+/// `certmail_protocol::limits`).
+pub const MAX_DESTINATIONS: usize = certmail_protocol::limits::MAX_DESTINATIONS as usize;
 
 /// E.164 allows at most 15 digits (country code included).
 const MAX_E164_DIGITS: usize = 15;

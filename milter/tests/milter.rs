@@ -2,7 +2,7 @@
 //! against a fake certd on a real Unix socket speaking the real wire protocol.
 
 use certmail_protocol::{
-    read_frame, write_frame, Committed, CustomerInfo, CustomerPolicy, Request, Response,
+    read_frame, write_frame, Committed, CustomerInfo, CustomerPolicy, Limits, Request, Response,
 };
 use certmilter::client::CertdClient;
 use certmilter::config::Config;
@@ -35,10 +35,13 @@ fn fake_certd(path: &Path) -> Arc<Mutex<Vec<Request>>> {
                         policy: CustomerPolicy::SmtpAuth,
                         smtp_logins: vec!["alice".into()],
                         dkim_domains: vec![],
+                        email: Some("alice@example.test".into()),
+                        phones: vec!["+34600999888".into()],
                     }))
                 }
                 Request::LookupCustomer { .. } => Response::Customer(None),
                 Request::LookupToken { .. } => Response::Token(None),
+                Request::Limits => Response::Limits(Limits::default()),
                 Request::Submit(_) | Request::Answer(_) => Response::Committed(Committed {
                     contract_id: "c0ffee".into(),
                     serial: 42,
@@ -78,15 +81,13 @@ async fn start(extra_config: &str, certd_sock: Option<&Path>) -> Harness {
         certd.display()
     ))
     .expect("config");
-    let milter = Arc::new(Milter {
-        certd: CertdClient {
-            path: config.certd_socket.clone(),
-            timeout: Duration::from_secs(5),
-        },
-        dkim: DkimVerifier::new(&["127.0.0.1:9".parse().expect("addr")]).expect("dkim"),
-        region: config.region().expect("region"),
-        config,
-    });
+    let certd = CertdClient {
+        path: config.certd_socket.clone(),
+        timeout: Duration::from_secs(5),
+    };
+    let dkim = DkimVerifier::new(&["127.0.0.1:9".parse().expect("addr")]).expect("dkim");
+    let region = config.region().expect("region");
+    let milter = Arc::new(Milter::new(config, certd, dkim, region));
     let listener = tokio::net::UnixListener::bind(&milter_sock).expect("bind milter");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(indymilter::run(
@@ -242,7 +243,7 @@ async fn oversized_contract_is_refused_while_it_streams() {
     let dir = tempfile::tempdir().unwrap();
     let certd = dir.path().join("certd.sock");
     let _seen = fake_certd(&certd);
-    let h = start("max_message_size = 1000", Some(&certd)).await;
+    let h = start("max_message_size = 2000", Some(&certd)).await;
     let mut conn = open(&h).await;
     login(&mut conn, "alice").await;
     conn.mail(["<alice@example.test>"]).await.unwrap();
@@ -250,6 +251,172 @@ async fn oversized_contract_is_refused_while_it_streams() {
     conn.data().await.unwrap();
     conn.header("Subject", " bob@example.test x").await.unwrap();
     conn.eoh().await.unwrap();
-    let s = conn.body(vec![b'x'; 2000]).await.unwrap();
+    let s = conn.body(vec![b'x'; 3000]).await.unwrap();
     assert!(message_of(&s).starts_with("552 5.3.4"), "{s:?}");
+}
+
+/// One contract from alice through the whole milter conversation; the EOM status.
+async fn submit_contract(h: &Harness, headers: &[(&str, &str)], body: &str) -> Status {
+    let mut conn = open(h).await;
+    login(&mut conn, "alice").await;
+    conn.mail(["<alice@example.test>"]).await.unwrap();
+    assert_eq!(
+        conn.rcpt(["<alice@contract.test>"]).await.unwrap(),
+        Status::Continue
+    );
+    assert_eq!(conn.data().await.unwrap(), Status::Continue);
+    for (k, v) in headers {
+        let s = conn.header(*k, *v).await.unwrap();
+        if s != Status::Continue {
+            return s;
+        }
+    }
+    conn.eoh().await.unwrap();
+    let s = conn.body(body.to_string()).await.unwrap();
+    if s != Status::Continue {
+        return s;
+    }
+    let (_, status) = conn.eom().await.unwrap();
+    conn.close().await.unwrap();
+    status
+}
+
+fn submissions(seen: &Arc<Mutex<Vec<Request>>>) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| matches!(r, Request::Submit(_)))
+        .count()
+}
+
+#[tokio::test]
+async fn the_service_and_the_customer_itself_are_no_counterparty() {
+    let dir = tempfile::tempdir().unwrap();
+    let certd = dir.path().join("certd.sock");
+    let seen = fake_certd(&certd);
+    let h = start("", Some(&certd)).await;
+    for (subject, why) in [
+        (
+            "bob@example.test bob@CONTRACT.Test Contract",
+            "contract service itself",
+        ),
+        (
+            "reply+abcdef@contract.test Contract",
+            "contract service itself",
+        ),
+        ("Alice@Example.TEST Contract", "your own address"),
+        ("alice+me@example.test Contract", "your own address"),
+        ("+34 600 999 888 Contract", "your own phone number"),
+    ] {
+        let s = submit_contract(
+            &h,
+            &[("From", "alice@example.test"), ("Subject", subject)],
+            "Terms.\r\n",
+        )
+        .await;
+        let m = message_of(&s);
+        assert!(m.starts_with("550 5.1.3 "), "{subject}: {m}");
+        assert!(m.contains(why), "{subject}: {m}");
+    }
+    // The From: address counts as the customer's own.
+    let s = submit_contract(
+        &h,
+        &[
+            ("From", "Legal <legal@acme.example>"),
+            ("Subject", "legal@acme.example x"),
+        ],
+        "Terms.\r\n",
+    )
+    .await;
+    assert!(message_of(&s).contains("your own address"), "{s:?}");
+    assert_eq!(submissions(&seen), 0);
+    // A real counterparty still passes.
+    let s = submit_contract(
+        &h,
+        &[
+            ("From", "alice@example.test"),
+            ("Subject", "bob@example.test x"),
+        ],
+        "Terms.\r\n",
+    )
+    .await;
+    assert_eq!(s, Status::Discard);
+    assert_eq!(submissions(&seen), 1);
+}
+
+#[tokio::test]
+async fn a_thousand_character_address_gets_its_reason_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let certd = dir.path().join("certd.sock");
+    let _seen = fake_certd(&certd);
+    let h = start("", Some(&certd)).await;
+    let mut conn = open(&h).await;
+    login(&mut conn, "alice").await;
+    conn.mail(["<alice@example.test>"]).await.unwrap();
+    let long = format!("<{}@contract.test>", "z".repeat(1000));
+    let s = conn.rcpt([long.as_str()]).await.unwrap();
+    let m = message_of(&s);
+    assert!(m.starts_with("550 5.7.1 <zzz"), "{m}");
+    assert!(
+        m.ends_with("@contract.test> is not a certmail customer address"),
+        "{m}"
+    );
+    assert!(m.len() + 2 <= 512, "{} octets", m.len());
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn subject_rules_two_fields_length_and_line_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let certd = dir.path().join("certd.sock");
+    let seen = fake_certd(&certd);
+    let h = start("", Some(&certd)).await;
+    let s = submit_contract(
+        &h,
+        &[
+            ("From", "alice@example.test"),
+            ("Subject", "bob@example.test Contract"),
+            ("Subject", "carol@example.test Contract"),
+        ],
+        "Terms.\r\n",
+    )
+    .await;
+    assert_eq!(
+        message_of(&s),
+        "550 5.6.0 The message has 2 Subject fields; RFC 5322 allows one"
+    );
+    let long = format!("bob@example.test {}", "x".repeat(20_000));
+    let s = submit_contract(
+        &h,
+        &[("From", "alice@example.test"), ("Subject", &long)],
+        "Terms.\r\n",
+    )
+    .await;
+    let m = message_of(&s);
+    assert!(
+        m.starts_with(
+            "550 5.6.0 the Subject is 20017 characters long; certmail accepts at most 998"
+        ),
+        "{m}"
+    );
+    assert_eq!(submissions(&seen), 0);
+    let s = submit_contract(
+        &h,
+        &[
+            ("From", "alice@example.test"),
+            (
+                "Subject",
+                "=?UTF-8?Q?bob@example.test_Contrato=0D=0ABcc:_x@evil.test?=",
+            ),
+        ],
+        "Terms.\r\n",
+    )
+    .await;
+    assert_eq!(s, Status::Discard);
+    let seen = seen.lock().unwrap();
+    let Some(Request::Submit(sub)) = seen.last() else {
+        panic!("no submission")
+    };
+    assert_eq!(sub.subject, "bob@example.test Contrato Bcc: x@evil.test");
+    assert_eq!(sub.subject_text, "Contrato Bcc: x@evil.test");
 }

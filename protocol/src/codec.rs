@@ -6,9 +6,6 @@ use std::io::{self, Read, Write};
 /// The protocol version this build speaks. Bump only for incompatible changes.
 pub const VERSION: u8 = 1;
 
-/// Default upper bound for one frame: a 25 MiB message plus its split parts and headroom.
-pub const MAX_FRAME_DEFAULT: u32 = 64 * 1024 * 1024;
-
 /// Everything that can go wrong on the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -28,16 +25,24 @@ pub enum CodecError {
     Encode(String),
 }
 
-/// Encodes `msg` as one frame and writes it (a single `write_all`, then flush).
-pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), CodecError> {
+/// Encodes `msg` as one frame (length prefix included), refusing frames over `max` bytes:
+/// the sender learns that its peer would refuse the frame before it sends a byte.
+pub fn encode_frame<T: Serialize>(msg: &T, max: u32) -> Result<Vec<u8>, CodecError> {
     let mut buf = vec![0u8; 4];
     buf.push(VERSION);
     ciborium::into_writer(msg, &mut buf).map_err(|e| CodecError::Encode(e.to_string()))?;
-    let len = u32::try_from(buf.len() - 4).map_err(|_| CodecError::TooLarge {
-        len: (buf.len() - 4) as u64,
-        max: u32::MAX,
-    })?;
+    let len = (buf.len() - 4) as u64;
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|l| *l <= max)
+        .ok_or(CodecError::TooLarge { len, max })?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
+/// Encodes `msg` as one frame and writes it (a single `write_all`, then flush).
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), CodecError> {
+    let buf = encode_frame(msg, u32::MAX)?;
     w.write_all(&buf)?;
     w.flush()?;
     Ok(())
@@ -80,6 +85,8 @@ mod tests {
     use super::*;
     use crate::{Request, Response};
 
+    const MAX_FRAME_DEFAULT: u32 = 1 << 26;
+
     #[test]
     fn round_trip() {
         let mut buf = Vec::new();
@@ -95,6 +102,21 @@ mod tests {
         let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
         assert_eq!(len, buf.len() - 4);
         assert_eq!(buf[4], VERSION);
+    }
+
+    #[test]
+    fn encoding_refuses_a_frame_over_the_limit() {
+        let big = Request::LookupToken {
+            token: "x".repeat(100),
+            kind: None,
+        };
+        assert!(matches!(
+            encode_frame(&big, 50),
+            Err(CodecError::TooLarge { max: 50, .. })
+        ));
+        let frame = encode_frame(&big, 200).unwrap();
+        let back: Request = read_frame(&mut frame.as_slice(), 200).unwrap();
+        assert_eq!(back, big);
     }
 
     #[test]

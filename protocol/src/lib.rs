@@ -23,13 +23,23 @@
 //! One request and one response per connection: the milter connects, writes a [`Request`],
 //! reads a [`Response`] and closes. certd restarts therefore never strand a half-used
 //! connection, and a Unix-socket connect costs microseconds.
+//!
+//! # Rules both sides enforce
+//!
+//! [`limits`] (every size and count limit, derived from the message size) and
+//! [`counterparty`] (who cannot be a counterparty) live here too, so that the milter and
+//! certd apply one definition and answer with the same sentence.
 
 mod codec;
+pub mod counterparty;
+pub mod limits;
 mod message;
 pub mod socket;
 
-pub use codec::{read_frame, write_frame, CodecError, MAX_FRAME_DEFAULT, VERSION};
+pub use codec::{encode_frame, read_frame, write_frame, CodecError, VERSION};
+pub use limits::{LimitViolation, Limits, LimitsError};
 pub use message::{
-    Answer, AnswerKind, AttachmentInfo, AuthEvidence, AuthMethod, Committed, CustomerInfo,
-    CustomerPolicy, Destination, Refusal, Request, Response, Submission, TokenInfo,
+    Answer, AnswerKind, AttachmentInfo, AuthEvidence, AuthMethod, AuthOutcome, AuthVerdict,
+    Committed, CustomerInfo, CustomerPolicy, Destination, Refusal, Request, Response, Submission,
+    TokenInfo,
 };

@@ -1,6 +1,7 @@
 //! The messages exchanged on the socket. Field names are the CBOR map keys: renaming one is a
 //! protocol change (see `docs/protocol.md`).
 
+use crate::Limits;
 use serde::{Deserialize, Serialize};
 
 /// What the milter asks certd.
@@ -25,6 +26,8 @@ pub enum Request {
     },
     /// A counterparty's reply or a delivery report, answered after certd committed it.
     Answer(Box<Answer>),
+    /// The limits certd enforces ([`Response::Limits`]); the milter applies the same ones.
+    Limits,
 }
 
 /// What certd answers.
@@ -44,6 +47,7 @@ pub enum Response {
     Error {
         message: String,
     },
+    Limits(Limits),
 }
 
 /// A customer as the milter needs to see it.
@@ -56,6 +60,12 @@ pub struct CustomerInfo {
     pub smtp_logins: Vec<String>,
     /// Domains whose aligned DKIM signature (d= equal to the From domain) authenticates.
     pub dkim_domains: Vec<String>,
+    /// Where receipts and certificates go: the customer's own address, never a counterparty.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The customer's registered phone numbers (E.164), never a counterparty.
+    #[serde(default)]
+    pub phones: Vec<String>,
 }
 
 /// How a customer's submissions must prove their origin.
@@ -151,6 +161,39 @@ pub struct AuthEvidence {
     pub dmarc: String,
     /// RFC 8601 Authentication-Results header value.
     pub header: String,
+    /// The same results as types, for deciding whether the answer may decide. Absent from
+    /// older milters: then nothing is known, and the answer does not decide.
+    #[serde(default)]
+    pub verdict: AuthVerdict,
+}
+
+/// One authentication method's result (RFC 8601 section 2.7 keywords).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthOutcome {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    /// The domain publishes nothing for this method.
+    None,
+    TempError,
+    PermError,
+    /// Not checked, or reported by a milter that did not say.
+    #[default]
+    Unknown,
+}
+
+/// Typed authentication verdicts of an answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthVerdict {
+    /// The RFC 5322 From domain DMARC evaluated (`None` without a single From address).
+    pub from_domain: Option<String>,
+    pub dmarc: AuthOutcome,
+    /// SPF for the MAIL FROM identity.
+    pub spf: AuthOutcome,
+    /// `d=` domains of the DKIM signatures that verified.
+    pub dkim_pass: Vec<String>,
 }
 
 /// A reply or a delivery report for a contract, as received.
@@ -193,7 +236,9 @@ pub struct Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{read_frame, write_frame, MAX_FRAME_DEFAULT};
+    use crate::{read_frame, write_frame};
+
+    const MAX_FRAME_DEFAULT: u32 = 1 << 26;
 
     fn sample() -> Submission {
         Submission {
@@ -258,7 +303,10 @@ mod tests {
                 policy: CustomerPolicy::Any,
                 smtp_logins: vec!["alice".into()],
                 dkim_domains: vec!["example.test".into()],
+                email: Some("alice@example.test".into()),
+                phones: vec!["+34600999888".into()],
             })),
+            Response::Limits(Limits::default()),
             Response::Committed(Committed {
                 contract_id: "x".into(),
                 serial: 7,
@@ -307,6 +355,30 @@ mod tests {
         write_frame(&mut buf, &new).unwrap();
         let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
         assert_eq!(back, new);
+    }
+
+    #[test]
+    fn customer_info_without_email_and_phones_still_decodes() {
+        // What a certd of the previous release sends: the added fields are optional.
+        #[derive(Serialize)]
+        struct Old {
+            name: String,
+            active: bool,
+            policy: CustomerPolicy,
+            smtp_logins: Vec<String>,
+            dkim_domains: Vec<String>,
+        }
+        let mut buf = Vec::new();
+        let old = Old {
+            name: "acme".into(),
+            active: true,
+            policy: CustomerPolicy::Dkim,
+            smtp_logins: vec![],
+            dkim_domains: vec!["acme.test".into()],
+        };
+        write_frame(&mut buf, &old).unwrap();
+        let info: CustomerInfo = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!((info.email, info.phones), (None, vec![]));
     }
 
     #[test]

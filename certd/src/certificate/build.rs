@@ -25,6 +25,7 @@ struct Labels {
     answered_at: &'static str,
     received: &'static str,
     auth_results: &'static str,
+    authenticity: &'static str,
     decision: &'static str,
     diagnostic: &'static str,
     deadline: &'static str,
@@ -49,6 +50,7 @@ static EN: Labels = Labels {
     answered_at: "Answered (UTC)",
     received: "Received chain",
     auth_results: "DKIM / SPF / DMARC",
+    authenticity: "Sender authenticity",
     decision: "Decision",
     diagnostic: "Delivery diagnostic",
     deadline: "Deadline (UTC)",
@@ -73,6 +75,7 @@ static ES: Labels = Labels {
     answered_at: "Respuesta (UTC)",
     received: "Cadena Received",
     auth_results: "DKIM / SPF / DMARC",
+    authenticity: "Autenticidad del remitente",
     decision: "Decisión",
     diagnostic: "Diagnóstico de entrega",
     deadline: "Plazo (UTC)",
@@ -97,6 +100,7 @@ static JA: Labels = Labels {
     answered_at: "回答日時 (UTC)",
     received: "Received ヘッダー",
     auth_results: "DKIM / SPF / DMARC",
+    authenticity: "送信者の真正性",
     decision: "判定",
     diagnostic: "配信診断",
     deadline: "期限 (UTC)",
@@ -335,6 +339,7 @@ pub fn build(
                             text(&d["authentication"]["dmarc"])
                         ),
                     ),
+                    field(l.authenticity, text(&d["authenticity"])),
                     field(l.decision, text(&d["decision"])),
                 ]);
                 response_text = d["response_text"].as_str().map(str::to_string);

@@ -14,6 +14,7 @@ pub(super) fn run(store: &mut Store, cmd: CustomersCmd) -> Result<(), Error> {
             display_name,
             smtp_logins,
             dkim_domains,
+            phones,
             policy,
             language,
             deadline,
@@ -27,6 +28,7 @@ pub(super) fn run(store: &mut Store, cmd: CustomersCmd) -> Result<(), Error> {
                 deadline_secs: deadline as i64,
                 smtp_logins,
                 dkim_domains,
+                phones,
             })?;
             eprintln!("customer {name} added");
             Ok(())
@@ -71,6 +73,8 @@ pub(super) fn run(store: &mut Store, cmd: CustomersCmd) -> Result<(), Error> {
             remove_smtp_logins,
             add_dkim_domains,
             remove_dkim_domains,
+            add_phones,
+            remove_phones,
             json,
         } => {
             let change = CustomerChange {
@@ -84,13 +88,22 @@ pub(super) fn run(store: &mut Store, cmd: CustomersCmd) -> Result<(), Error> {
                 add_dkim_domains,
                 remove_dkim_domains,
             };
-            if change.is_empty() {
+            let phones_change = !add_phones.is_empty() || !remove_phones.is_empty();
+            if change.is_empty() && !phones_change {
                 return Err(Error::Invalid(
                     "nothing to change: give at least one option (see certd customers set --help)"
                         .into(),
                 ));
             }
-            let c = store.update_customer(&name, &change)?;
+            if !change.is_empty() {
+                store.update_customer(&name, &change)?;
+            }
+            if phones_change {
+                store.change_customer_phones(&name, &add_phones, &remove_phones)?;
+            }
+            let c = store
+                .customer(&name)?
+                .ok_or_else(|| Error::NotFound(format!("no customer named {name:?}")))?;
             if !json {
                 eprintln!("customer {name} changed");
             }
@@ -129,6 +142,7 @@ fn show(c: &Customer, json: bool) -> Result<(), Error> {
     t.row(["policy", &c.policy]);
     t.row(["smtp logins", &list(&c.smtp_logins)]);
     t.row(["dkim domains", &list(&c.dkim_domains)]);
+    t.row(["phones", &list(&c.phones)]);
     t.row(["language", &c.language]);
     t.row(["deadline", &deadline(c.deadline_secs)]);
     t.row(["created at", &c.created_at]);

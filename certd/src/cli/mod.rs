@@ -178,6 +178,10 @@ pub enum CustomersCmd {
         /// Domain whose aligned DKIM signature authenticates (repeatable).
         #[arg(long = "dkim-domain")]
         dkim_domains: Vec<String>,
+        /// The customer's own phone number, international form (repeatable): a contract may
+        /// not name it as a counterparty.
+        #[arg(long = "phone", value_parser = parse::phone)]
+        phones: Vec<String>,
         #[arg(long, value_enum, default_value = "smtp-auth")]
         policy: Policy,
         /// Language of the mail certd writes for this customer.
@@ -201,7 +205,8 @@ pub enum CustomersCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a customer's policy, logins, DKIM domains, language, deadline, name or email.
+    /// Change a customer's policy, logins, DKIM domains, phones, language, deadline, name or
+    /// email.
     ///
     /// Options not given keep their value. A change that would leave the customer unable to
     /// authenticate (policy dkim without a DKIM domain, ...) is refused as a whole.
@@ -234,6 +239,12 @@ pub enum CustomersCmd {
         /// Stop accepting DKIM signatures of this domain (repeatable).
         #[arg(long = "remove-dkim-domain")]
         remove_dkim_domains: Vec<String>,
+        /// Register the customer's own phone number (repeatable): never a counterparty.
+        #[arg(long = "add-phone", value_parser = parse::phone)]
+        add_phones: Vec<String>,
+        /// Unregister a phone number (repeatable).
+        #[arg(long = "remove-phone", value_parser = parse::phone)]
+        remove_phones: Vec<String>,
         /// Print the changed customer as JSON.
         /// Print JSON instead of text.
         #[arg(long)]
@@ -482,6 +493,17 @@ mod tests {
             &["certd", "contracts", "list", "--state", "happy"],
             &["certd", "customers", "set", "a", "--policy", "password"],
             &["certd", "customers", "set", "a", "--language", "fr"],
+            &["certd", "customers", "set", "a", "--add-phone", "600111222"],
+            &[
+                "certd",
+                "customers",
+                "add",
+                "a",
+                "--email",
+                "a@b.test",
+                "--phone",
+                "call me",
+            ],
             &[
                 "certd",
                 "certificates",
@@ -495,6 +517,21 @@ mod tests {
             assert_eq!(e.exit_code(), EXIT_USAGE, "{args:?}");
         }
         assert!(Cli::try_parse_from(["certd", "customers", "edit", "a", "--json"]).is_ok());
+        let Ok(Cli {
+            command: Command::Customers(CustomersCmd::Set { add_phones, .. }),
+            ..
+        }) = Cli::try_parse_from([
+            "certd",
+            "customers",
+            "set",
+            "a",
+            "--add-phone",
+            "+34 600 111 222",
+        ])
+        else {
+            panic!("--add-phone not parsed")
+        };
+        assert_eq!(add_phones, ["+34600111222"]);
     }
 
     #[test]

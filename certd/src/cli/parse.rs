@@ -73,6 +73,13 @@ pub fn destination(s: &str) -> Result<String, String> {
     }
 }
 
+/// A phone number in international form, normalised to E.164 as the milter writes
+/// destinations (`+34 600 111 222` and `0034600111222` are `+34600111222`).
+pub fn phone(s: &str) -> Result<String, String> {
+    certmail_protocol::counterparty::e164(s)
+        .ok_or_else(|| format!("{s:?} is not a phone number in international form (+34600111222)"))
+}
+
 /// `--since`: the first instant included.
 pub fn since(s: &str) -> Result<String, String> {
     let (t, _) = instant(s)?;

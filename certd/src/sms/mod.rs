@@ -18,6 +18,7 @@
 pub mod callback;
 pub mod gateway;
 
+use crate::answer::lexicon::{SMS_ACCEPT, SMS_REJECT};
 use crate::lifecycle::Decision;
 use rand::Rng;
 
@@ -143,38 +144,6 @@ pub fn normalize_number(raw: &str) -> Option<String> {
     plausible.then(|| format!("+{digits}"))
 }
 
-const ACCEPT_WORDS: &[&str] = &[
-    "yes",
-    "y",
-    "ok",
-    "accept",
-    "accepted",
-    "agree",
-    "si",
-    "sí",
-    "acepto",
-    "aceptado",
-    "aceptar",
-    "はい",
-    "承諾",
-    "承諾します",
-    "同意",
-    "同意します",
-];
-const REJECT_WORDS: &[&str] = &[
-    "no",
-    "n",
-    "reject",
-    "rejected",
-    "decline",
-    "rechazo",
-    "rechazado",
-    "rechazar",
-    "いいえ",
-    "拒否",
-    "拒否します",
-];
-
 /// What an SMS answer says, once the contract code is removed. A bare keyword ("YES",
 /// "ACEPTO", "はい", "NO") decides; anything longer goes through the same classifier as
 /// email replies, so "no acepto" or "sí, pero…" are read the same way on both channels.
@@ -193,10 +162,10 @@ pub fn decision(text: &str) -> Decision {
         .collect();
     let all_in =
         |set: &[&str]| !words.is_empty() && words.iter().all(|w| set.contains(&w.as_str()));
-    if all_in(ACCEPT_WORDS) {
+    if all_in(SMS_ACCEPT) {
         return Decision::Accept;
     }
-    if all_in(REJECT_WORDS) {
+    if all_in(SMS_REJECT) {
         return Decision::Reject;
     }
     let rest = words.join(" ");

@@ -7,7 +7,8 @@ use super::{rfc3339_now, unix_now, Store};
 use crate::error::Error;
 use crate::lifecycle::Event;
 use crate::outbox::Effect;
-use certmail_protocol::{AuthMethod, Committed, Destination, Refusal, Submission};
+use certmail_protocol::counterparty::Excluded;
+use certmail_protocol::{AuthMethod, Committed, Destination, Limits, Refusal, Submission};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use serde_json::json;
@@ -15,6 +16,17 @@ use sha2::{Digest, Sha256};
 
 /// The state of a freshly stored contract.
 pub const STATE_RECEIVED: &str = "received";
+
+/// What a submission is checked against before it is stored. The milter ran the same checks
+/// (the same functions of the protocol crate); certd repeats them so that nothing it stores
+/// depends on the milter being right.
+#[derive(Clone, Debug, Default)]
+pub struct Intake {
+    pub limits: Limits,
+    /// Contract domains certd knows (its own `smtp.from` domain). The domain of each
+    /// submission's contract address is one as well.
+    pub service_domains: Vec<String>,
+}
 
 /// What `submit` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +131,11 @@ pub(crate) fn new_token() -> String {
 }
 
 /// One submission inside the caller's transaction: the body of [`Store::submit`].
-fn submit_in(tx: &Transaction<'_>, s: &Submission) -> Result<SubmitOutcome, Error> {
+fn submit_in(
+    tx: &Transaction<'_>,
+    s: &Submission,
+    intake: &Intake,
+) -> Result<SubmitOutcome, Error> {
     if s.destinations.is_empty() {
         return Ok(refusal(
             550,
@@ -161,6 +177,12 @@ fn submit_in(tx: &Transaction<'_>, s: &Submission) -> Result<SubmitOutcome, Erro
             serial: serial as u64,
             duplicate: true,
         }));
+    }
+    if let Err(v) = intake.limits.check_submission(s) {
+        return Ok(SubmitOutcome::Refused(v.refusal()));
+    }
+    if let Some(refusal) = not_a_counterparty(tx, s, intake, customer_id, &customer_email)? {
+        return Ok(SubmitOutcome::Refused(refusal));
     }
 
     let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
@@ -280,11 +302,45 @@ fn submit_in(tx: &Transaction<'_>, s: &Submission) -> Result<SubmitOutcome, Erro
     }))
 }
 
+/// The refusal for a destination that is the contract service or the customer itself.
+fn not_a_counterparty(
+    tx: &Transaction<'_>,
+    s: &Submission,
+    intake: &Intake,
+    customer_id: i64,
+    customer_email: &str,
+) -> Result<Option<Refusal>, Error> {
+    let strings = |sql: &str| -> Result<Vec<String>, Error> {
+        let mut stmt = tx.prepare(sql)?;
+        let rows = stmt.query_map([customer_id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    };
+    let logins = strings("SELECT login FROM customer_logins WHERE customer_id = ?1")?;
+    let phones = strings("SELECT phone FROM customer_phones WHERE customer_id = ?1")?;
+    let mut service_domains: Vec<&str> =
+        intake.service_domains.iter().map(String::as_str).collect();
+    service_domains.extend(s.recipient.rsplit_once('@').map(|(_, d)| d));
+    let mut addresses: Vec<&str> = logins
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains('@'))
+        .collect();
+    addresses.extend([customer_email, s.envelope_from.as_str()]);
+    addresses.extend(s.from_header.as_deref());
+    let excluded = Excluded {
+        service_domains,
+        addresses,
+        phones: phones.iter().map(String::as_str).collect(),
+    };
+    Ok(excluded.check(&s.destinations).err().map(|e| e.refusal()))
+}
+
 impl Store {
     /// Stores a submission durably, or refuses it. Idempotent on `dedupe_key`: an SMTP retry
     /// of a committed message returns the existing contract with `duplicate: true`.
     pub fn submit(&mut self, s: &Submission) -> Result<SubmitOutcome, Error> {
-        self.write(|tx| submit_in(tx, s))
+        let intake = self.intake.clone();
+        self.write(|tx| submit_in(tx, s, &intake))
     }
 
     /// Stores several submissions in one transaction, so one fsync commits them all (group
@@ -294,11 +350,12 @@ impl Store {
         &mut self,
         batch: &[&Submission],
     ) -> Result<Vec<Result<SubmitOutcome, Error>>, Error> {
+        let intake = self.intake.clone();
         self.write(|tx| {
             let mut out = Vec::with_capacity(batch.len());
             for s in batch {
                 tx.execute_batch("SAVEPOINT submission")?;
-                let one = submit_in(tx, s);
+                let one = submit_in(tx, s, &intake);
                 if one.is_err() {
                     tx.execute_batch("ROLLBACK TO submission")?;
                 }
@@ -627,6 +684,90 @@ pub(crate) mod tests {
             SubmitOutcome::Committed(c) => c,
             SubmitOutcome::Refused(r) => panic!("refused: {r:?}"),
         }
+    }
+
+    fn refused(o: SubmitOutcome) -> Refusal {
+        match o {
+            SubmitOutcome::Refused(r) => r,
+            SubmitOutcome::Committed(c) => panic!("committed: {c:?}"),
+        }
+    }
+
+    /// Defence in depth: certd refuses what the milter should have refused, with the same
+    /// answer, and stores nothing.
+    #[test]
+    fn self_contracts_and_loops_are_refused_at_submit() {
+        let mut s = Store::open_in_memory().unwrap();
+        let mut c = alice();
+        c.phones = vec!["+34600999888".into()];
+        c.smtp_logins.push("Legal@Alice.Example".into());
+        s.add_customer(&c).unwrap();
+        s.set_intake(Intake {
+            limits: Limits::default(),
+            service_domains: vec!["certmail.example".into()],
+        });
+        for (i, (dest, why)) in [
+            (
+                Destination::Email("x@Contract.TEST".into()),
+                "contract service itself",
+            ),
+            (
+                Destination::Email("reply+abc@contract.test".into()),
+                "contract service itself",
+            ),
+            (
+                Destination::Email("certmail@certmail.example".into()),
+                "contract service itself",
+            ),
+            (
+                Destination::Email("ALICE@example.test".into()),
+                "your own address",
+            ),
+            (
+                Destination::Email("legal+x@alice.example".into()),
+                "your own address",
+            ),
+            (
+                Destination::Phone("+34600999888".into()),
+                "your own phone number",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut sub = submission(&format!("k{i}"));
+            sub.destinations.push(dest.clone());
+            let r = refused(s.submit(&sub).unwrap());
+            assert_eq!((r.code, r.enhanced.as_str()), (550, "5.1.3"), "{dest:?}");
+            assert!(r.text.contains(why), "{dest:?}: {}", r.text);
+        }
+        // The envelope sender and From: address of the submission count as the customer's.
+        let mut sub = submission("env");
+        sub.envelope_from = "assistant@alice.example".into();
+        sub.destinations = vec![Destination::Email("assistant@alice.example".into())];
+        assert!(refused(s.submit(&sub).unwrap())
+            .text
+            .contains("your own address"));
+        assert!(s.list_contracts(&ListFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn limits_are_checked_again_at_submit() {
+        let mut s = store();
+        s.set_intake(Intake {
+            limits: Limits::for_message_size(2048).unwrap(),
+            service_domains: vec![],
+        });
+        let mut sub = submission("big");
+        sub.raw = vec![b'x'; 4096];
+        let r = refused(s.submit(&sub).unwrap());
+        assert_eq!((r.code, r.enhanced.as_str()), (552, "5.3.4"));
+        let mut sub = submission("subject");
+        sub.subject = "s".repeat(5000);
+        let r = refused(s.submit(&sub).unwrap());
+        assert_eq!((r.code, r.enhanced.as_str()), (550, "5.6.0"));
+        assert!(s.list_contracts(&ListFilter::default()).unwrap().is_empty());
+        committed(s.submit(&submission("ok")).unwrap());
     }
 
     #[test]

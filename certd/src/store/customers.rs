@@ -3,6 +3,7 @@
 
 use super::{rfc3339_now, Store};
 use crate::error::Error;
+use certmail_protocol::counterparty::e164;
 use certmail_protocol::{CustomerInfo, CustomerPolicy};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -19,6 +20,8 @@ pub struct Customer {
     pub deadline_secs: i64,
     pub smtp_logins: Vec<String>,
     pub dkim_domains: Vec<String>,
+    /// Registered phone numbers (E.164): never a counterparty of this customer.
+    pub phones: Vec<String>,
     pub created_at: String,
 }
 
@@ -33,6 +36,17 @@ pub struct NewCustomer {
     pub deadline_secs: i64,
     pub smtp_logins: Vec<String>,
     pub dkim_domains: Vec<String>,
+    /// Phone numbers in any spelling [`e164`] reads; stored in E.164.
+    pub phones: Vec<String>,
+}
+
+/// A phone number as stored: E.164, or why not.
+pub fn normalize_phone(p: &str) -> Result<String, Error> {
+    e164(p).ok_or_else(|| {
+        Error::Invalid(format!(
+            "phone {p:?} is not a number in international form (+34600111222)"
+        ))
+    })
 }
 
 pub(crate) fn policy_str(p: CustomerPolicy) -> &'static str {
@@ -107,6 +121,11 @@ impl Store {
             }
             _ => {}
         }
+        let phones = c
+            .phones
+            .iter()
+            .map(|p| normalize_phone(p))
+            .collect::<Result<Vec<_>, _>>()?;
         self.write(|tx| {
             let exists: Option<i64> = tx
                 .query_row(
@@ -147,8 +166,57 @@ impl Store {
                     params![id, domain.to_ascii_lowercase()],
                 )?;
             }
+            for phone in &phones {
+                tx.execute(
+                    "INSERT OR IGNORE INTO customer_phones (customer_id, phone) VALUES (?1, ?2)",
+                    params![id, phone],
+                )?;
+            }
             Ok(())
         })
+    }
+
+    /// Registers and unregisters a customer's phone numbers (any spelling [`e164`] reads)
+    /// in one transaction; returns the numbers now registered.
+    pub fn change_customer_phones(
+        &mut self,
+        name: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let add = add
+            .iter()
+            .map(|p| normalize_phone(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let remove = remove
+            .iter()
+            .map(|p| normalize_phone(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = self.write(|tx| {
+            let id: i64 = tx
+                .query_row("SELECT id FROM customers WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("no customer named {name:?}")))?;
+            for phone in &remove {
+                tx.execute(
+                    "DELETE FROM customer_phones WHERE customer_id = ?1 AND phone = ?2",
+                    params![id, phone],
+                )?;
+            }
+            for phone in &add {
+                tx.execute(
+                    "INSERT OR IGNORE INTO customer_phones (customer_id, phone) VALUES (?1, ?2)",
+                    params![id, phone],
+                )?;
+            }
+            Ok(id)
+        })?;
+        self.strings(
+            "SELECT phone FROM customer_phones WHERE customer_id = ?1 ORDER BY phone",
+            id,
+        )
     }
 
     /// Enables or disables a customer; disabled customers' submissions are refused.
@@ -186,6 +254,7 @@ impl Store {
                             created_at: r.get(8)?,
                             smtp_logins: Vec::new(),
                             dkim_domains: Vec::new(),
+                            phones: Vec::new(),
                         },
                     ))
                 },
@@ -200,6 +269,10 @@ impl Store {
         )?;
         c.dkim_domains = self.strings(
             "SELECT domain FROM customer_dkim_domains WHERE customer_id = ?1 ORDER BY domain",
+            id,
+        )?;
+        c.phones = self.strings(
+            "SELECT phone FROM customer_phones WHERE customer_id = ?1 ORDER BY phone",
             id,
         )?;
         Ok(Some(c))
@@ -233,6 +306,8 @@ impl Store {
             active: c.active,
             smtp_logins: c.smtp_logins,
             dkim_domains: c.dkim_domains,
+            email: Some(c.email),
+            phones: c.phones,
         }))
     }
 
@@ -257,6 +332,7 @@ pub(crate) mod tests {
             deadline_secs: 3600,
             smtp_logins: vec!["alice".into()],
             dkim_domains: vec![],
+            phones: vec![],
         }
     }
 
@@ -275,6 +351,38 @@ pub(crate) mod tests {
             s.set_customer_active("bob", true),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn phones_are_stored_in_e164_and_given_to_the_milter() {
+        let mut s = Store::open_in_memory().unwrap();
+        let mut c = alice();
+        c.phones = vec!["+34 600 999 888".into()];
+        s.add_customer(&c).unwrap();
+        let info = s.customer_info("alice").unwrap().unwrap();
+        assert_eq!(info.phones, vec!["+34600999888"]);
+        assert_eq!(info.email.as_deref(), Some("alice@example.test"));
+        let now = s
+            .change_customer_phones(
+                "alice",
+                &["0044 7700 900123".into()],
+                &["+34600999888".into()],
+            )
+            .unwrap();
+        assert_eq!(now, vec!["+447700900123"]);
+        assert_eq!(s.customer("alice").unwrap().unwrap().phones, now);
+        assert!(matches!(
+            s.change_customer_phones("alice", &["600999888".into()], &[]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            s.change_customer_phones("zed", &["+34600999888".into()], &[]),
+            Err(Error::NotFound(_))
+        ));
+        let mut c = alice();
+        c.name = "bob".into();
+        c.phones = vec!["call me".into()];
+        assert!(matches!(s.add_customer(&c), Err(Error::Invalid(_))));
     }
 
     #[test]

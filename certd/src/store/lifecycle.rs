@@ -5,7 +5,7 @@ use super::contracts::append_event;
 use super::outbox::enqueue;
 use super::{rfc3339_now, unix_now, Store};
 use crate::error::Error;
-use crate::lifecycle::{self, Contract, Effect, Event, Illegal, State};
+use crate::lifecycle::{self, Contract, Effect, Event, Illegal, Policy, Standing, State};
 use crate::outbox::Effect as Outgoing;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ fn load(tx: &Transaction<'_>, id: &str) -> Result<Contract, Error> {
         phones: Vec::new(),
         bounced: Vec::new(),
         deadline_at,
+        clarifications: Vec::new(),
     };
     let mut stmt = tx.prepare(
         "SELECT kind, address, bounced_at IS NOT NULL FROM destinations
@@ -44,12 +45,35 @@ fn load(tx: &Transaction<'_>, id: &str) -> Result<Contract, Error> {
         if bounced {
             c.bounced.push(address.clone());
         }
+        let sent = clarifications_sent(tx, id, &kind, &address)?;
+        if sent > 0 {
+            c.clarifications.push((address.clone(), sent));
+        }
         match kind.as_str() {
             "email" => c.emails.push(address),
             _ => c.phones.push(address),
         }
     }
     Ok(c)
+}
+
+/// Clarification requests already queued for one destination (their outbox keys, below).
+fn clarifications_sent(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: &str,
+    address: &str,
+) -> Result<u32, Error> {
+    let prefix = match kind {
+        "email" => format!("clarification:{id}:{address}:"),
+        _ => format!("sms-clarification:{id}:{address}:"),
+    };
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE contract_id = ?1
+         AND substr(idempotency_key, 1, length(?2)) = ?2 COLLATE NOCASE",
+        params![id, prefix],
+        |r| r.get(0),
+    )?)
 }
 
 fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
@@ -74,7 +98,7 @@ pub(crate) fn apply(
     effect_salt: &str,
 ) -> Result<Result<State, Illegal>, Error> {
     let contract = load(tx, id)?;
-    let (next, effects) = match lifecycle::step(&contract, event) {
+    let (next, effects) = match lifecycle::step(&contract, event, &Policy::default()) {
         Ok(x) => x,
         Err(illegal) => {
             let mut data = evidence;
@@ -123,12 +147,13 @@ pub(crate) fn apply(
                     to,
                 },
             ),
-            Effect::SendClarification { to } => (
+            Effect::SendClarification { to, reason } => (
                 format!("clarification:{id}:{to}:{effect_salt}"),
                 Outgoing::Clarification {
                     contract_id: id.into(),
                     token: token_of(tx, id, &to)?,
                     to,
+                    reason,
                 },
             ),
             Effect::SendSmsRequest { to } => {
@@ -361,6 +386,14 @@ impl Store {
             evidence["client_name"] = json!(a.client_name);
             evidence["helo"] = json!(a.helo);
             evidence["authentication"] = json!(a.auth);
+            // An answer that may not decide is evidence under its own kind, so that no
+            // reader mistakes it for the counterparty's answer.
+            let kind = match event {
+                Some(Event::Reply { standing, .. }) if *standing != Standing::Decisive => {
+                    "reply_noted"
+                }
+                _ => kind,
+            };
             match event {
                 Some(e) => {
                     // An answer that cannot apply (a late reply) is recorded by `apply` as

@@ -17,7 +17,7 @@ mod outbox;
 mod sms;
 
 pub use chain::{ChainError, GENESIS};
-pub use contracts::{ContractRow, ContractSummary, EventRow, ListFilter, SubmitOutcome};
+pub use contracts::{ContractRow, ContractSummary, EventRow, Intake, ListFilter, SubmitOutcome};
 pub use customers::{Customer, NewCustomer};
 pub use outbox::OutboxItem;
 pub use sms::{dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext};
@@ -36,12 +36,15 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v4.sql")),
         M::up(include_str!("schema_v5.sql")),
         M::up(include_str!("schema_v6.sql")),
+        M::up(include_str!("schema_v7.sql")),
     ])
 }
 
 /// A handle on the database. Not `Sync`: certd keeps one behind a mutex (one writer).
 pub struct Store {
     conn: Connection,
+    /// What submissions are checked against before they are stored.
+    intake: Intake,
 }
 
 impl Store {
@@ -58,7 +61,16 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            intake: Intake::default(),
+        })
+    }
+
+    /// The limits and contract domains submissions are checked against (certd's
+    /// configuration; the defaults otherwise).
+    pub fn set_intake(&mut self, intake: Intake) {
+        self.intake = intake;
     }
 
     /// An in-memory store for unit tests.
@@ -68,7 +80,10 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            intake: Intake::default(),
+        })
     }
 
     fn configure(conn: &mut Connection) -> Result<(), Error> {

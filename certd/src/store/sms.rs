@@ -5,7 +5,7 @@ use super::contracts::append_event;
 use super::lifecycle::apply;
 use super::{rfc3339_now, Store};
 use crate::error::Error;
-use crate::lifecycle::{Decision, Event};
+use crate::lifecycle::{Decision, Event, Standing};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -362,9 +362,11 @@ impl Store {
             let applied = apply(
                 tx,
                 &contract_id,
+                // Matched by the destination's own number and its code (docs/sms.md).
                 &Event::Reply {
                     from: address,
                     decision,
+                    standing: Standing::Decisive,
                 },
                 "reply",
                 evidence,
