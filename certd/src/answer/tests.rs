@@ -590,18 +590,19 @@ fn never_panics_on_arbitrary_input() {
         let _ = classify(&own);
     }
 
-    #[test]
-    fn passive_reports_are_no_acceptance() {
-        for text in [
-            "Your message has been received and accepted for processing.",
-            "Your request has been approved.",
-            "Su solicitud ha sido aceptada.",
-            "La incidencia fue aprobada por el sistema.",
-        ] {
-            assert_eq!(classify(text), Verdict::Unclear, "{text}");
-        }
-        // Active consent still decides.
-        assert_eq!(classify("I accept."), Verdict::Accept);
-        assert_eq!(classify("Accepted."), Verdict::Accept);
+}
+
+#[test]
+fn passive_reports_are_no_acceptance() {
+    for text in [
+        "Your message has been received and accepted for processing.",
+        "Your request has been approved.",
+        "Su solicitud ha sido aceptada.",
+        "La incidencia fue aprobada por el sistema.",
+    ] {
+        assert_eq!(classify(text), Unclear, "{text}");
     }
+    // Active consent still decides.
+    assert_eq!(classify("I accept."), Accept);
+    assert_eq!(classify("Accepted."), Accept);
 }
