@@ -8,6 +8,7 @@ pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
@@ -27,8 +28,10 @@ use std::time::Duration;
 
 /// Starts the daemon: opens the store, binds the socket, runs the dispatcher and serves.
 pub fn serve(config: &config::Config) -> Result<(), Error> {
-    let _lock = single_instance(&config.database)?;
-    let mut store = store::Store::open(&config.database)?;
+    files::check_secret_files(config)?;
+    let access = config.database_access();
+    let _lock = single_instance(&config.database, &access)?;
+    let mut store = store::Store::open_with(&config.database, &access)?;
     // We are the only certd on this database: leases left by a killed predecessor are void,
     // so its unfinished effects are retried now rather than when the leases would expire.
     let released = store.release_leases()?;
@@ -74,6 +77,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
                 sms::callback::Callbacks {
                     store: Arc::clone(&store),
                     secret,
+                    secret_in: c.callback_secret_in,
                     allow: c.callback_allow.clone(),
                     wake: wake_tx.clone(),
                 },
@@ -109,13 +113,18 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
 
 /// Holds an exclusive `flock` on `<database>.lock` for the life of the daemon: two certd on one
 /// database would break the one-writer and lease rules.
-fn single_instance(database: &std::path::Path) -> Result<std::fs::File, Error> {
+fn single_instance(
+    database: &std::path::Path,
+    access: &files::DbAccess,
+) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut path = database.as_os_str().to_owned();
     path.push(".lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(access.mode())
         .open(&path)?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
