@@ -19,6 +19,10 @@ pub struct Config {
     pub socket_group: Option<String>,
     /// SQLite database file (WAL mode: keep it on a local filesystem).
     pub database: PathBuf,
+    /// A group that may read the database (e.g. for backups or monitoring): its files are then
+    /// created 0640 with this group, otherwise 0600. See [`Config::database_access`].
+    #[serde(default)]
+    pub database_group: Option<String>,
     /// The operator's name as printed in receipts and certificates.
     #[serde(default = "default_operator")]
     pub operator: String,
@@ -79,9 +83,35 @@ pub struct SmsConfig {
     /// A file holding the shared secret the gateway must send as `key=` on every callback.
     #[serde(default)]
     pub callback_secret_file: Option<PathBuf>,
-    /// Peers allowed to call back; anyone else gets 403 before any parsing.
+    /// Peers allowed to call back; anyone else gets 403 before any byte is read.
     #[serde(default = "default_callback_allow")]
     pub callback_allow: Vec<std::net::IpAddr>,
+    /// How the gateway presents the secret: in an HTTP Basic `Proxy-Authorization` or
+    /// `Authorization` header (Kannel's `http-proxy-password`), or as `key=` in the URL.
+    #[serde(default)]
+    pub callback_secret_in: SecretIn,
+    /// A callback's request head and body must both arrive within this many seconds.
+    #[serde(default = "default_callback_timeout")]
+    pub callback_timeout_secs: u64,
+    /// Largest callback request (head and body); a larger body is answered `413`.
+    #[serde(default = "default_callback_max_request")]
+    pub callback_max_request_bytes: usize,
+    /// Callbacks served at once; one more is answered `503` with `Retry-After`.
+    #[serde(default = "default_callback_max_clients")]
+    pub callback_max_clients: usize,
+}
+
+/// Where the SMS gateway puts the callback secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretIn {
+    /// The password of HTTP Basic credentials in `Proxy-Authorization` or `Authorization`:
+    /// never part of a URL, so never in the gateway's logs.
+    #[default]
+    Header,
+    /// `key=` in the query string or form body (gateways that can send no header; the secret
+    /// then shows in the gateway's logs of failed callbacks).
+    Query,
 }
 
 fn default_sms_method() -> String {
@@ -95,6 +125,15 @@ fn default_sms_timeout() -> u64 {
 }
 fn default_callback_listen() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 8026))
+}
+fn default_callback_timeout() -> u64 {
+    10
+}
+fn default_callback_max_request() -> usize {
+    64 * 1024
+}
+fn default_callback_max_clients() -> usize {
+    16
 }
 fn default_callback_allow() -> Vec<std::net::IpAddr> {
     vec![
@@ -181,6 +220,18 @@ impl Config {
                     sms.method
                 ));
             }
+            if sms.callback_timeout_secs == 0 || sms.callback_max_clients == 0 {
+                return Err(
+                    "sms.callback_timeout_secs and sms.callback_max_clients must be at least 1"
+                        .into(),
+                );
+            }
+            if sms.callback_max_request_bytes < 1024 {
+                return Err(format!(
+                    "sms.callback_max_request_bytes {} cannot hold a gateway's callback: use at least 1024",
+                    sms.callback_max_request_bytes
+                ));
+            }
             if !(sms.send_url.starts_with("http://") || sms.send_url.starts_with("https://")) {
                 return Err(format!(
                     "sms.send_url {:?} is not an http(s) URL",
@@ -211,6 +262,13 @@ impl Config {
     pub fn contract_domain(&self) -> Option<&str> {
         self.smtp.from.rsplit_once('@').map(|(_, d)| d)
     }
+
+    /// Who may read the database files besides certd's own user.
+    pub fn database_access(&self) -> crate::files::DbAccess {
+        crate::files::DbAccess {
+            group: self.database_group.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +298,21 @@ mod tests {
         assert!(Config::parse(&sms.replace("http://127", "ftp://127")).is_err());
         assert!(Config::parse(&format!("{sms}method='put'\n")).is_err());
         assert!(Config::parse(&format!("{sms}callback_listen='nowhere'\n")).is_err());
+        assert_eq!(s.callback_secret_in, SecretIn::Header);
+        assert_eq!(s.callback_timeout_secs, 10);
+        assert_eq!(s.callback_max_clients, 16);
+        let q = Config::parse(&format!("{sms}callback_secret_in='query'\n")).unwrap();
+        assert_eq!(q.sms.unwrap().callback_secret_in, SecretIn::Query);
+        for bad in [
+            "callback_secret_in='url'",
+            "callback_timeout_secs=0",
+            "callback_max_clients=0",
+            "callback_max_request_bytes=100",
+        ] {
+            assert!(Config::parse(&format!("{sms}{bad}\n")).is_err(), "{bad}");
+        }
+        let g = Config::parse(&format!("database_group='certmail'\n{base}")).unwrap();
+        assert_eq!(g.database_access().group.as_deref(), Some("certmail"));
     }
 
     #[test]

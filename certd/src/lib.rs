@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod dsn;
 pub mod error;
+pub mod files;
 pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
@@ -29,10 +30,12 @@ use std::time::Duration;
 
 /// Starts the daemon: opens the store, binds the socket, runs the dispatcher and serves.
 pub fn serve(config: &config::Config) -> Result<(), Error> {
-    let _lock = single_instance(&config.database)?;
+    files::check_secret_files(config)?;
+    let access = config.database_access();
+    let _lock = single_instance(&config.database, &access)?;
     // Checked when the configuration was read; certd does not start on inconsistent limits.
     let limits = config.limits().map_err(Error::Config)?;
-    let mut store = store::Store::open(&config.database)?;
+    let mut store = store::Store::open_with(&config.database, &access)?;
     store.set_intake(store::Intake {
         limits,
         service_domains: config
@@ -86,6 +89,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
                 sms::callback::Callbacks {
                     store: Arc::clone(&store),
                     secret,
+                    secret_in: c.callback_secret_in,
                     allow: c.callback_allow.clone(),
                     wake: wake_tx.clone(),
                 },
@@ -123,13 +127,18 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
 
 /// Holds an exclusive `flock` on `<database>.lock` for the life of the daemon: two certd on one
 /// database would break the one-writer and lease rules.
-fn single_instance(database: &std::path::Path) -> Result<std::fs::File, Error> {
+fn single_instance(
+    database: &std::path::Path,
+    access: &files::DbAccess,
+) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut path = database.as_os_str().to_owned();
     path.push(".lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(access.mode())
         .open(&path)?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

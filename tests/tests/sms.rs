@@ -3,6 +3,11 @@
 
 use certmail_e2e::{pdf_attachments, read_maildir, run, Sandbox};
 use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -88,6 +93,192 @@ fn certificate_for(sb: &Sandbox, who: &str) -> Vec<u8> {
     }
 }
 
+/// The gateway password and the callback secret of the sandbox.
+fn secrets(sb: &Sandbox) -> [(String, &'static str); 2] {
+    let sms = Path::new(sb.get("SANDBOX_DIR")).join("sms");
+    [
+        ("password", "gateway password"),
+        ("callback.secret", "callback secret"),
+    ]
+    .map(|(f, what)| {
+        let s = std::fs::read_to_string(sms.join(f)).expect("read a sandbox secret");
+        (s.trim().to_string(), what)
+    })
+}
+
+/// No file under the sandbox's log directory holds the gateway password or the callback secret.
+fn assert_no_secrets_in_logs(sb: &Sandbox) {
+    let logs = sb.get("LOG_DIR");
+    let files: Vec<_> = std::fs::read_dir(logs)
+        .expect("read the log directory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(files.iter().any(|p| p.ends_with("smsbox.log")), "{files:?}");
+    for (secret, what) in secrets(sb) {
+        assert!(secret.len() >= 16, "{what} too short to search for");
+        for f in &files {
+            let text = String::from_utf8_lossy(&std::fs::read(f).expect("read a log")).into_owned();
+            if let Some(line) = text.lines().find(|l| l.contains(&secret)) {
+                panic!("the {what} is in {}: {line}", f.display());
+            }
+        }
+    }
+}
+
+/// certd's SMS callback address, from the sandbox's certd.toml.
+fn callback_address(sb: &Sandbox) -> String {
+    let config = std::fs::read_to_string(sb.get("CERTD_CONFIG")).expect("read certd.toml");
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("callback_listen = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("certd.toml has sms.callback_listen")
+}
+
+/// `Authorization` with the callback secret, as a webhook of another gateway would send it.
+fn authorization(sb: &Sandbox) -> String {
+    let [_, (secret, _)] = secrets(sb);
+    format!(
+        "Authorization: Basic {}\r\n",
+        data_encoding::BASE64.encode(format!("gateway:{secret}").as_bytes())
+    )
+}
+
+/// Keeps one callback client stalled on certd's callback port until `stop`: it declares a
+/// 8000-byte body (over the 1 KiB that tiny_http, used before, read on its connection threads),
+/// sends 10 bytes and waits; when certd drops it (its deadline), another
+/// takes its place. Returns how many times certd answered a stalled client (with what).
+fn stall_callbacks(address: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let Ok(mut s) = TcpStream::connect(&address) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let _ = s.write_all(
+                b"POST /dlr HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\nref=a&stat",
+            );
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::SeqCst) {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            if !got.is_empty() {
+                answers.push(
+                    String::from_utf8_lossy(&got)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+        answers
+    })
+}
+
+#[test]
+fn a_stalled_callback_client_does_not_block_kannels_reports_and_answers() {
+    let sb = Sandbox::up("sms-stall");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stallers: Vec<_> = (0..2)
+        .map(|_| stall_callbacks(callback_address(&sb), Arc::clone(&stop)))
+        .collect();
+    // Both stalled clients are in before anything of the contract happens.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let id = submit(&sb, BOB_PHONE);
+    let code = code_from_request(&request_sms(&sb, BOB_PHONE));
+    // Kannel's delivery report and the answer get through while clients stall (a server that
+    // reads a stalled body on its only thread never serves them).
+    wait_for_event(&sb, &id, "sms_dlr", WAIT);
+    sb.sms_send(BOB_PHONE, &format!("YES {code}"));
+    let show = sb.wait_for_state(&id, "accepted", WAIT);
+    assert_eq!(
+        show["contract"]["state"],
+        "accepted",
+        "certd log:\n{}",
+        sb.log("certd.log")
+    );
+    stop.store(true, Ordering::SeqCst);
+    for staller in stallers {
+        let answers = staller.join().expect("staller thread");
+        // A stalled client is only ever timed out, never served.
+        assert!(
+            answers.iter().all(|a| a.starts_with("HTTP/1.1 408")),
+            "{answers:?}"
+        );
+    }
+}
+
+#[test]
+fn an_oversized_callback_body_is_refused_413_and_nothing_is_stored() {
+    let sb = Sandbox::up("sms-oversized");
+    // A complete, authorised answer, then padding past the 64 KiB limit: truncated, it would be
+    // stored as an SMS from bob.
+    let body = format!(
+        "from=%2B34600111222&to=22123&text=YES+AB3CDE&id=oversized&pad={}",
+        "a".repeat(70 * 1024)
+    );
+    let mut s =
+        TcpStream::connect(callback_address(&sb)).expect("connect to certd's callback port");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let head = format!(
+        "POST /mo HTTP/1.1\r\nHost: certd\r\n{}Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n",
+        authorization(&sb),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("send the head");
+    // certd may answer before it takes the body.
+    let _ = s.write_all(body.as_bytes());
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+
+    // The same answer under the limit is taken: the refusal was the size, nothing else.
+    let small = "from=%2B34600111222&to=22123&text=YES+AB3CDE&id=small";
+    let mut s = TcpStream::connect(callback_address(&sb)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let request = format!(
+        "POST /mo HTTP/1.1\r\nHost: certd\r\n{}Content-Length: {}\r\n\r\n{small}",
+        authorization(&sb),
+        small.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
+
+    let db = rusqlite::Connection::open(sb.get("CERTD_DB")).expect("open the database");
+    let ids: Vec<String> = db
+        .prepare("SELECT gateway_id FROM sms_inbound ORDER BY id")
+        .expect("query sms_inbound")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["small"],
+        "only the answer under the limit is stored"
+    );
+}
+
 #[test]
 fn sms_sent_delivered_and_accepted_by_sms_reply_first_answer_decides() {
     let sb = Sandbox::up("sms-accept");
@@ -150,6 +341,8 @@ fn sms_sent_delivered_and_accepted_by_sms_reply_first_answer_decides() {
         sb.cli_json(&["contracts", "show", &id, "--json"])["contract"]["state"],
         "accepted"
     );
+    // A whole SMS round trip (send, reports, answer, confirmation) left no secret in any log.
+    assert_no_secrets_in_logs(&sb);
 }
 
 #[test]
@@ -264,7 +457,12 @@ fn gateway_down_delays_the_sms_and_certd_down_delays_the_answer_nothing_lost() {
     // certd is down when bob answers: the gateway keeps the answer and retries its callback.
     sb.service("stop", "certd");
     sb.sms_send(BOB_PHONE, &format!("ACEPTO {code}"));
-    std::thread::sleep(Duration::from_secs(2));
+    // Kannel has tried and failed at least once (and logged the URL it could not fetch).
+    let deadline = Instant::now() + WAIT;
+    while !sb.log("smsbox.log").contains("Couldn't fetch") {
+        assert!(Instant::now() < deadline, "smsbox never tried the callback");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     sb.service("start", "certd");
     let show = sb.wait_for_state(&id, "accepted", WAIT);
     assert_eq!(
@@ -273,4 +471,6 @@ fn gateway_down_delays_the_sms_and_certd_down_delays_the_answer_nothing_lost() {
         "{}",
         sb.log("smsbox.log")
     );
+    // Kannel logged each callback it could not deliver while certd was down, without a secret.
+    assert_no_secrets_in_logs(&sb);
 }

@@ -417,7 +417,7 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     if let Command::Serve = cli.command {
         return crate::serve(&config).map(|()| true);
     }
-    let mut store = Store::open(&config.database)?;
+    let mut store = Store::open_with(&config.database, &config.database_access())?;
     match cli.command {
         Command::Customers(c) => customers::run(&mut store, c).map(|()| true),
         Command::Contracts(c) => contracts::run(&store, c),

@@ -7,7 +7,7 @@
 //! `403`) and server errors are the operator's to fix: retried, never dropped.
 
 use super::Measure;
-use crate::config::SmsConfig;
+use crate::config::{SecretIn, SmsConfig};
 use crate::error::Error;
 use crate::mailer::SendError;
 use std::collections::BTreeMap;
@@ -68,10 +68,14 @@ impl HttpGateway {
 
     /// The request parameters for `sms`, with placeholders filled in.
     pub fn params(&self, sms: &OutgoingSms, m: &Measure) -> Vec<(String, String)> {
+        // The secret goes in the URL only when the gateway cannot send it in a header.
+        let key = match self.config.callback_secret_in {
+            SecretIn::Query if !self.secret.is_empty() => format!("key={}&", self.secret),
+            _ => String::new(),
+        };
         let dlr_url = format!(
-            "{}/dlr?key={}&ref={}&status=%d&ts=%T&smsc=%i&fid=%F&answer=%A",
+            "{}/dlr?{key}ref={}&status=%d&ts=%T&smsc=%i&fid=%F&answer=%A",
             self.config.callback_base(),
-            self.secret,
             sms.reference
         );
         let values: BTreeMap<&str, String> = [
@@ -215,6 +219,13 @@ mod tests {
         assert_eq!(p["from"], "22123");
         assert_eq!(p["coding"], "2", "á needs UCS-2");
         assert_eq!(p["username"], "certmail");
+        assert_eq!(
+            p["dlr-url"],
+            "http://127.0.0.1:8026/dlr?ref=r1&status=%d&ts=%T&smsc=%i&fid=%F&answer=%A",
+            "the secret travels in a header, never in a URL"
+        );
+        g.config.callback_secret_in = SecretIn::Query;
+        let p: BTreeMap<String, String> = g.params(&sms(), &m).into_iter().collect();
         assert_eq!(
             p["dlr-url"],
             "http://127.0.0.1:8026/dlr?key=s3cret&ref=r1&status=%d&ts=%T&smsc=%i&fid=%F&answer=%A"

@@ -48,8 +48,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed, mode 0600) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, Error> {
+        Self::open_with(path, &crate::files::DbAccess::default())
+    }
+
+    /// [`Store::open`], the files readable by `access` (refused if any user may read them).
+    pub fn open_with(path: &Path, access: &crate::files::DbAccess) -> Result<Store, Error> {
+        crate::files::prepare_database(path, access)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
