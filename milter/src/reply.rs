@@ -63,18 +63,24 @@ impl Reply {
         (400..500).contains(&self.code)
     }
 
-    /// The text as it goes to the MTA, so that the client gets *this* reply and not the MTA's
+    /// The text as it goes to the MTA: [`Reply::client_text`] with `%` doubled, because
+    /// Postfix, like libmilter-based MTAs, reads `%` in a milter reply as an escape and drops
+    /// it otherwise (`100%b` would reach the client as `100b`).
+    pub fn wire_text(&self) -> String {
+        self.client_text().replace('%', "%%")
+    }
+
+    /// The text the client reads, so that it gets *this* reply and not the MTA's
     /// generic one (Postfix answers `550 5.7.1 Command rejected` when a milter's reply is
     /// malformed; indymilter refuses a text over 980 bytes or with CR/LF):
     ///
     /// - one line of printable ASCII (RFC 5321 section 4.2: reply text is printable US-ASCII;
     ///   control, line and paragraph separators become a space, typographic punctuation its
     ///   ASCII form, anything else `?` as Postfix itself prints it);
-    /// - `%` doubled: Postfix, like libmilter-based MTAs, reads `%` in a milter reply as an
-    ///   escape and drops it otherwise;
-    /// - at most [`MAX_REPLY_LINE`] octets with the code, the enhanced status and CRLF: words
-    ///   over [`MAX_WORD`] characters lose their middle first, then the whole text does.
-    pub fn wire_text(&self) -> String {
+    /// - at most [`MAX_REPLY_LINE`] octets with the code, the enhanced status and CRLF (and
+    ///   with every `%` doubled on the way to the MTA): words over [`MAX_WORD`] characters
+    ///   lose their middle first, then the whole text does.
+    pub fn client_text(&self) -> String {
         let room = MAX_REPLY_LINE - "xxx ".len() - self.enhanced.len() - " ".len() - "\r\n".len();
         let escaped_len = |t: &str| t.len() + t.matches('%').count();
         let mut text = printable_ascii(&self.text);
@@ -89,7 +95,7 @@ impl Reply {
             // Only a text dense with `%` gets here: half the room holds it doubled.
             text = shorten(&text, room / 2);
         }
-        text.replace('%', "%%")
+        text
     }
 }
 
@@ -147,7 +153,7 @@ fn shorten(s: &str, max: usize) -> String {
 impl fmt::Display for Reply {
     /// The reply as the client sees it (sanitised), also what the logs show.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.code, self.enhanced, self.wire_text())
+        write!(f, "{} {} {}", self.code, self.enhanced, self.client_text())
     }
 }
 
@@ -204,6 +210,7 @@ mod tests {
     fn percent_is_escaped_for_the_mta() {
         let r = Reply::new(550, "5.1.3", "'100%@x' is not valid");
         assert_eq!(r.wire_text(), "'100%%@x' is not valid");
+        assert_eq!(r.to_string(), "550 5.1.3 '100%@x' is not valid");
         // A text made of `%` stays within the line once doubled.
         let r = Reply::new(550, "5.1.3", "% ".repeat(600));
         assert!(line(&r).len() <= MAX_REPLY_LINE);

@@ -25,11 +25,18 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts a sandbox in a fresh directory named after the test.
     pub fn up(name: &str) -> Sandbox {
+        Sandbox::up_with(name, &[])
+    }
+
+    /// Starts a sandbox with extra environment for `contrib/sandbox up` (its documented
+    /// switches, e.g. `SANDBOX_MAX_MESSAGE_SIZE`).
+    pub fn up_with(name: &str, env: &[(&str, &str)]) -> Sandbox {
         let dir = std::env::temp_dir().join(format!("certmail-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = Command::new(repo_root().join("contrib/sandbox"))
             .arg("up")
             .env("SANDBOX_DIR", &dir)
+            .envs(env.iter().copied())
             .output()
             .expect("run contrib/sandbox up");
         assert!(

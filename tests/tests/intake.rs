@@ -444,3 +444,221 @@ fn dkim_customer_is_authenticated_by_an_aligned_signature_only() {
     }
     assert_eq!(sb.contracts().len(), 1);
 }
+
+/// alice (SMTP AUTH) sends `msg` to her contract address; the reply to DATA.
+fn submit_raw(sb: &Sandbox, msg: &[u8]) -> certmail_e2e::SmtpReply {
+    let mut s = authed(sb, "alice");
+    let out = transaction(
+        &mut s,
+        "alice@example.test",
+        &[sb.get("CONTRACT_ADDRESS")],
+        msg,
+    );
+    s.quit();
+    out.data.expect("recipient accepted, DATA sent")
+}
+
+/// A plain-text contract from alice with the given header lines (Subject included).
+fn contract_with_headers(headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: alice@example.test\r\nTo: alice@contract.test\r\n{headers}Message-ID: <{:x}.{}@e2e.example.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+        rand_u64(),
+        headers.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn the_contract_service_and_the_customer_itself_are_refused_as_counterparties() {
+    let sb = Sandbox::up("self-contract");
+    let out = sb.cli(&[
+        "customers",
+        "set",
+        "alice",
+        "--add-phone",
+        "+34 600 999 888",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (subject, why) in [
+        // A loop into the contract domain, in odd case and in a reserved form.
+        (
+            "bob@example.test certmail@CONTRACT.Test Contrato",
+            "is the contract service itself",
+        ),
+        (
+            "reply+abcdefgh@contract.test Contrato",
+            "is the contract service itself",
+        ),
+        (
+            "bounce+x@Contract.test Contrato",
+            "is the contract service itself",
+        ),
+        // The customer's registered email (also her envelope sender and From:).
+        (
+            "Alice@Example.TEST Contrato",
+            "is your own address: a contract needs a counterparty",
+        ),
+        // Her registered phone.
+        ("+34 600 999 888 Contrato", "is your own phone number"),
+    ] {
+        let msg = mime_message(
+            "alice@example.test",
+            "alice@contract.test",
+            subject,
+            "Terms.",
+            &[],
+        );
+        let d = submit_raw(&sb, &msg);
+        assert_eq!(d.status(), "550 5.1.3", "{subject}: {d:?}");
+        assert!(d.text.contains(why), "{subject}: {d:?}");
+    }
+    assert!(sb.contracts().is_empty());
+    // A real counterparty still passes.
+    sb.submit_contract(
+        sb.get("CONTRACT_ADDRESS"),
+        "bob@example.test Contrato",
+        "Terms.",
+        &[],
+    );
+    assert_eq!(sb.contracts().len(), 1);
+}
+
+#[test]
+fn long_subjects_repeated_subjects_and_encoded_line_breaks() {
+    let sb = Sandbox::up("subject-text");
+    // RFC 5322 section 3.6: one Subject field.
+    let two = contract_with_headers(
+        "Subject: bob@example.test Contract\r\nSubject: carol@example.test Another contract\r\n",
+        "Terms.",
+    );
+    let d = submit_raw(&sb, &two);
+    assert_eq!(d.status(), "550 5.6.0", "{d:?}");
+    assert!(
+        d.text
+            .contains("The message has 2 Subject fields; RFC 5322 allows one"),
+        "{d:?}"
+    );
+    // A 20 000-character Subject: answered for its length (one RFC 5322 line at most).
+    let long = contract_with_headers(
+        &format!("Subject: bob@example.test {}\r\n", "x".repeat(20_000)),
+        "Terms.",
+    );
+    let d = submit_raw(&sb, &long);
+    assert_eq!(d.status(), "550 5.6.0", "{d:?}");
+    assert!(
+        d.text
+            .contains("characters long; certmail accepts at most 998"),
+        "{d:?}"
+    );
+    assert!(sb.contracts().is_empty());
+
+    // CR/LF encoded inside an RFC 2047 word: stored on one line.
+    let crlf = contract_with_headers(
+        "Subject: =?UTF-8?Q?bob@example.test_Contrato=0D=0AX-Injected:_yes=0D=0A=0D=0AFirmado?=\r\n",
+        "Terms.",
+    );
+    let d = submit_raw(&sb, &crlf);
+    assert_eq!(d.code, 250, "{d:?}\n{}", sb.log("certmilter.log"));
+    let id = sb.contracts()[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let c = &sb.cli_json(&["contracts", "show", &id, "--json"])["contract"];
+    assert_eq!(
+        c["subject"],
+        "bob@example.test Contrato X-Injected: yes Firmado"
+    );
+    assert_eq!(c["subject_text"], "Contrato X-Injected: yes Firmado");
+    // Nor does the request to bob carry it as a line of its own.
+    let bob = sb.wait_for_mail("bob", 1, Duration::from_secs(20));
+    assert_eq!(bob.len(), 1, "{}", sb.log("certd.log"));
+    let request = String::from_utf8_lossy(&bob[0]);
+    assert!(
+        !request.lines().any(|l| l.starts_with("X-Injected")),
+        "{request}"
+    );
+}
+
+#[test]
+fn replies_reach_the_client_whole_a_long_address_and_a_percent_sign() {
+    let sb = Sandbox::up("long-address");
+    let mut s = authed(&sb, "alice");
+    assert_eq!(s.cmd("MAIL FROM:<alice@example.test>").code, 250);
+    let long = format!("{}@contract.test", "z".repeat(1000));
+    let r = s.cmd(&format!("RCPT TO:<{long}>"));
+    s.quit();
+    assert_eq!(r.status(), "550 5.7.1", "{r:?}");
+    assert!(
+        r.text
+            .ends_with("@contract.test> is not a certmail customer address"),
+        "{r:?}"
+    );
+    assert!(!r.text.contains("Command rejected"), "{r:?}");
+    // RFC 5321 section 4.5.3.1.5: the whole reply line, code and CRLF included.
+    assert!(r.text.len() + 4 + 2 <= 512, "{} octets", r.text.len() + 6);
+    // A `%` reaches the client as typed (Postfix reads `%` in a milter reply as an escape).
+    let msg = mime_message(
+        "alice@example.test",
+        "alice@contract.test",
+        "bo%b@example 100% Contrato",
+        "Terms.",
+        &[],
+    );
+    let d = submit_raw(&sb, &msg);
+    assert_eq!(d.status(), "550 5.1.3", "{d:?}");
+    assert!(
+        d.text
+            .contains("'bo%b@example' in the Subject is not a valid email address"),
+        "{d:?}"
+    );
+}
+
+/// A contract of `size` bytes whose 8-bit text is most of it: its decoded text is as large as
+/// the message, the worst case for the frame that carries both to certd.
+fn large_text_contract(subject: &str, size: usize) -> Vec<u8> {
+    let mut body = String::with_capacity(size);
+    let line = "El arrendatario pagará 900 € al mes durante el año 2026. 契約。\r\n";
+    while body.len() + line.len() < size.saturating_sub(400) {
+        body.push_str(line);
+    }
+    let msg = contract_with_headers(&format!("Subject: {subject}\r\n"), &body);
+    assert!(msg.len() <= size, "{} > {size}", msg.len());
+    msg
+}
+
+#[test]
+fn a_contract_under_the_size_limit_is_certified_and_one_over_it_refused_once() {
+    // A small limit keeps the test quick; the 40 MiB default is exercised by
+    // `a_35_mib_contract_under_the_default_limit_is_certified` (ignored: slow).
+    let sb = Sandbox::up_with("size-limit", &[("SANDBOX_MAX_MESSAGE_SIZE", "300000")]);
+    let under = large_text_contract("bob@example.test Contrato grande", 290_000);
+    let d = submit_raw(&sb, &under);
+    assert_eq!(d.code, 250, "{d:?}\n{}", sb.log("certmilter.log"));
+    let list = sb.contracts();
+    assert_eq!(list.len(), 1);
+
+    let over = large_text_contract("carol@example.test Contrato demasiado grande", 310_000);
+    let d = submit_raw(&sb, &over);
+    assert_eq!(d.status(), "552 5.3.4", "{d:?}");
+    assert!(d.text.contains("at most 300000 bytes"), "{d:?}");
+    assert_eq!(sb.contracts().len(), 1);
+}
+
+#[test]
+#[ignore = "slow: a 35 MiB contract through Postfix, certmilter and certd (run by hand)"]
+fn a_35_mib_contract_under_the_default_limit_is_certified() {
+    let sb = Sandbox::up("size-35mib");
+    let msg = large_text_contract("bob@example.test Contrato de 35 MiB", 35 << 20);
+    let started = std::time::Instant::now();
+    let d = submit_raw(&sb, &msg);
+    eprintln!("35 MiB contract answered {d:?} in {:?}", started.elapsed());
+    assert_eq!(d.code, 250, "{d:?}\n{}", sb.log("certmilter.log"));
+    assert_eq!(sb.contracts().len(), 1);
+    let over = large_text_contract("bob@example.test Contrato de 41 MiB", (40 << 20) + 4096);
+    let d = submit_raw(&sb, &over);
+    assert_eq!(d.status(), "552 5.3.4", "{d:?}");
+}
