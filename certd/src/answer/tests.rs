@@ -589,7 +589,6 @@ fn never_panics_on_arbitrary_input() {
         let _ = classify(&text);
         let _ = classify(&own);
     }
-
 }
 
 #[test]
