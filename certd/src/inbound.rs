@@ -5,7 +5,7 @@ use crate::answer::{classify, own_words, Verdict};
 use crate::lifecycle::{Decision, Event};
 use crate::standing::{automatic_signal, screen, ReplyOrigin};
 use certmail_protocol::Answer;
-use mail_parser::MessageParser;
+use mail_parser::{HeaderName, MessageParser};
 use serde_json::{json, Value};
 
 /// The trace of a message: its `Received:` fields, newest first, unfolded.
@@ -52,14 +52,14 @@ pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
     let parsed = MessageParser::default().parse(raw);
     let (from, subject, message_id, date, text) = match &parsed {
         Some(m) => (
-            m.from()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|a| a.address())
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
+            // Every From field, not only the last one mail-parser's `from()` returns: RFC 5322
+            // section 3.6 allows one, and two are no single author's answer.
+            m.header_values(HeaderName::From)
+                .filter_map(|v| v.as_address())
+                .flat_map(|list| list.iter())
+                .filter_map(|a| a.address())
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
             m.subject().map(str::to_string),
             m.message_id().map(|id| format!("<{id}>")),
             m.date().map(|d| d.to_rfc3339()),
@@ -255,6 +255,58 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Found by the `reply` fuzz target: a DMARC pass for another domain than the destination's
+    /// (certmilter evaluated another From address than the one certd read) made the answer
+    /// decide, "DMARC-aligned" with the destination's domain.
+    #[test]
+    fn authentication_of_another_from_domain_does_not_decide() {
+        let elsewhere = AuthVerdict {
+            from_domain: Some("evil.test".into()),
+            dmarc: AuthOutcome::Pass,
+            dkim_pass: vec!["evil.test".into()],
+            ..no_dmarc()
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", elsewhere.clone()),
+            Standing::Unauthenticated
+        );
+        // Nor does "no DMARC record" for another domain say anything about the destination's.
+        let no_record_elsewhere = AuthVerdict {
+            dmarc: AuthOutcome::None,
+            ..elsewhere
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", no_record_elsewhere),
+            Standing::Unauthenticated
+        );
+        // The same domain in another case, or with a root dot, is the destination's.
+        let same = AuthVerdict {
+            from_domain: Some("Example.TEST.".into()),
+            dmarc: AuthOutcome::Pass,
+            ..no_dmarc()
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", same),
+            Standing::Decisive
+        );
+    }
+
+    /// Found by the `reply` fuzz target: with two From fields, mail-parser reads the last one
+    /// while DMARC evaluates no single author, so a forged second `From: <destination>` after
+    /// the sender's own decided.
+    #[test]
+    fn two_from_fields_do_not_decide() {
+        let text = String::from_utf8_lossy(REPLY);
+        for extra in ["From: mallory@evil.test\r\n", "From: bob@example.test\r\n"] {
+            let two = format!("{extra}{text}");
+            assert_eq!(
+                standing(two.as_bytes(), "bob@example.test", no_dmarc()),
+                Standing::Foreign,
+                "{extra}"
+            );
+        }
     }
 
     #[test]

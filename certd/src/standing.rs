@@ -143,6 +143,15 @@ pub fn screen(o: &ReplyOrigin<'_>) -> Screening {
 
 /// The answer's authenticity for `domain` (the destination's), or why its domain disowns it.
 fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
+    // RFC 7489 section 3: DMARC speaks for the From domain it evaluated. Results for another
+    // domain (certmilter read another From address than certd) say nothing about this one.
+    if let Some(evaluated) = &v.from_domain {
+        if !evaluated.trim_end_matches('.').eq_ignore_ascii_case(domain) {
+            return Err(format!(
+                "the authentication results are for the From domain {evaluated}, not {domain}"
+            ));
+        }
+    }
     let aligned_dkim = v.dkim_pass.iter().any(|d| aligned(d, domain));
     let domain = domain.to_string();
     match v.dmarc {
