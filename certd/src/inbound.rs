@@ -413,7 +413,10 @@ mod tests {
             ),
             "{ev}"
         );
-        assert_eq!(ev["authenticity"], "DKIM-signed and DMARC-aligned by 例子.test");
+        assert_eq!(
+            ev["authenticity"],
+            "DKIM-signed and DMARC-aligned by 例子.test"
+        );
     }
 
     /// Found by the `reply` fuzz target: with two From fields, mail-parser reads the last one
