@@ -291,6 +291,42 @@ mod tests {
             standing(REPLY, "bob@example.test", same),
             Standing::Decisive
         );
+        // A pass that names no domain (no certmilter sends one) speaks for none.
+        let nameless = AuthVerdict {
+            from_domain: None,
+            dmarc: AuthOutcome::Pass,
+            ..no_dmarc()
+        };
+        assert_eq!(
+            standing(REPLY, "bob@example.test", nameless),
+            Standing::Unauthenticated
+        );
+        // certmilter names domains by their A-labels; a destination may be written in Unicode.
+        let idn = String::from_utf8_lossy(REPLY).replace("bob@example.test", "bob@例子.test");
+        let a_label = AuthVerdict {
+            from_domain: Some("xn--fsqu00a.test".into()),
+            dmarc: AuthOutcome::Pass,
+            spf: AuthOutcome::None,
+            dkim_pass: vec!["xn--fsqu00a.test".into()],
+        };
+        let (event, ev) = read_reply(
+            &answer(idn.as_bytes(), "bob@例子.test", a_label),
+            "bob@例子.test",
+        );
+        assert!(
+            matches!(
+                event,
+                Event::Reply {
+                    standing: Standing::Decisive,
+                    ..
+                }
+            ),
+            "{ev}"
+        );
+        assert_eq!(
+            ev["authenticity"],
+            "DKIM-signed and DMARC-aligned by 例子.test"
+        );
     }
 
     /// Found by the `reply` fuzz target: with two From fields, mail-parser reads the last one

@@ -145,12 +145,18 @@ pub fn screen(o: &ReplyOrigin<'_>) -> Screening {
 fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
     // RFC 7489 section 3: DMARC speaks for the From domain it evaluated. Results for another
     // domain (certmilter read another From address than certd) say nothing about this one.
-    if let Some(evaluated) = &v.from_domain {
-        if !evaluated.trim_end_matches('.').eq_ignore_ascii_case(domain) {
+    match v.from_domain.as_deref() {
+        Some(evaluated) if ascii_domain(evaluated) != ascii_domain(domain) => {
             return Err(format!(
                 "the authentication results are for the From domain {evaluated}, not {domain}"
-            ));
+            ))
         }
+        None if v.dmarc == AuthOutcome::Pass => {
+            return Err(format!(
+                "the DMARC pass names no From domain, so it does not speak for {domain}"
+            ))
+        }
+        _ => {}
     }
     let aligned_dkim = v.dkim_pass.iter().any(|d| aligned(d, domain));
     let domain = domain.to_string();
@@ -189,9 +195,15 @@ fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
 /// RFC 7489 section 3.1.1 relaxed alignment, without the public-suffix list: the signing
 /// domain is the From domain or a parent of it.
 fn aligned(signer: &str, from_domain: &str) -> bool {
-    let s = signer.trim_end_matches('.').to_ascii_lowercase();
-    let f = from_domain.trim_end_matches('.').to_ascii_lowercase();
+    let (s, f) = (ascii_domain(signer), ascii_domain(from_domain));
     s.contains('.') && (f == s || f.ends_with(&format!(".{s}")))
+}
+
+/// A domain as DNS, DKIM (`d=`) and DMARC name it: A-labels (RFC 5890; certmilter reports
+/// `xn--` forms while a destination may be written in Unicode), lower case, no root dot.
+fn ascii_domain(d: &str) -> String {
+    let d = d.trim_end_matches('.');
+    idna::domain_to_ascii(d).unwrap_or_else(|_| d.to_ascii_lowercase())
 }
 
 /// Compares two addresses as mail systems do: the domain without case (RFC 5321 section

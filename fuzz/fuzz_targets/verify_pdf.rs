@@ -73,6 +73,9 @@ fuzz_target!(|pdf: &[u8]| {
         );
     }
     for (name, ok, detail) in &report.checks {
-        assert!(!name.is_empty() && !detail.is_empty(), "{name}: {ok} {detail:?}");
+        assert!(
+            !name.is_empty() && !detail.is_empty(),
+            "{name}: {ok} {detail:?}"
+        );
     }
 });
