@@ -86,7 +86,9 @@ pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
     for i in 0..CUSTOMERS {
         let name = customer_name(i);
         if store.customer(&name).map_err(e)?.is_none() {
-            store.add_customer(&bench_customer(&name)).map_err(e)?;
+            store
+                .add_customer(&bench_customer(&name), certd::evidence::Instant::now())
+                .map_err(e)?;
         }
     }
     let have = store
@@ -99,7 +101,7 @@ pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
         .map(|c| c.serial as usize)
         .unwrap_or(0);
     let t = Instant::now();
-    let far_future = certd::store::unix_now() + 10 * 365 * 86_400;
+    let far_future = certd::evidence::Instant::now().plus_secs(10 * 365 * 86_400);
     let mut made = 0;
     for n in have..total {
         match store.submit(&submission(n)).map_err(e)? {
@@ -140,7 +142,9 @@ pub fn commit_latency(dir: &Path, n: usize) -> Result<Vec<Value>, String> {
     }
     let mut store = Store::open(&db).map_err(e)?;
     let name = customer_name(0);
-    store.add_customer(&bench_customer(&name)).map_err(e)?;
+    store
+        .add_customer(&bench_customer(&name), certd::evidence::Instant::now())
+        .map_err(e)?;
     let mut ms = Vec::new();
     for i in 0..n {
         // Every submission for customer 0 (n * CUSTOMERS keeps that).

@@ -264,6 +264,33 @@ impl Config {
     }
 
     /// Who may read the database files besides certd's own user.
+    /// The key and secret files certd refuses to start with when any user may read them.
+    pub fn secret_files(&self) -> Vec<crate::files::SecretFile> {
+        let mut files = Vec::new();
+        if let Some(sms) = &self.sms {
+            for (path, what) in [
+                (&sms.password_file, "sms.password_file"),
+                (&sms.callback_secret_file, "sms.callback_secret_file"),
+            ] {
+                if let Some(p) = path {
+                    files.push(crate::files::SecretFile {
+                        path: p.clone(),
+                        what,
+                        chmod: "o-rwx",
+                    });
+                }
+            }
+        }
+        if let Some(c) = &self.certificate {
+            files.push(crate::files::SecretFile {
+                path: c.key.clone(),
+                what: "signing key",
+                chmod: "600",
+            });
+        }
+        files
+    }
+
     pub fn database_access(&self) -> crate::files::DbAccess {
         crate::files::DbAccess {
             group: self.database_group.clone(),

@@ -7,11 +7,12 @@
 //! certd gave the request and no recipient ever sees. Everything else is recorded as evidence
 //! with the reason it did not decide (see `docs/decisions.md`).
 
+use crate::evidence::event::{Arrival, Bounce, BounceReport, DsnBounce};
+use crate::evidence::{Applied, EventData};
 use crate::inbound::received_chain;
 use crate::lifecycle::Event;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
-use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 /// Which of certd's mails to a destination an envelope id stands for.
@@ -91,6 +92,22 @@ pub enum NotedReason {
     NotFailed,
     /// A clarification failed: the destination had received the request.
     ClarificationNotDelivered,
+}
+
+impl NotedReason {
+    /// As recorded in the evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotedReason::NotNullSender => "not_null_sender",
+            NotedReason::NotADeliveryStatusReport => "not_a_delivery_status_report",
+            NotedReason::EnvelopeIdMissing => "envelope_id_missing",
+            NotedReason::EnvelopeIdMismatch => "envelope_id_mismatch",
+            NotedReason::RecipientMismatch => "recipient_mismatch",
+            NotedReason::Delayed => "delayed",
+            NotedReason::NotFailed => "not_failed",
+            NotedReason::ClarificationNotDelivered => "clarification_not_delivered",
+        }
+    }
 }
 
 /// The outcome of checking a report against what certd sent.
@@ -316,7 +333,7 @@ pub fn read_bounce(
     raw: &[u8],
     envelope_from: &str,
     expected: &Expected<'_>,
-) -> (Option<Event>, Value) {
+) -> (Option<Event>, EventData) {
     let report = read_dsn(raw);
     let (verdict, group) = judge(&report, envelope_from, expected);
     let group = group.cloned().unwrap_or_default();
@@ -328,24 +345,34 @@ pub fn read_bounce(
         .returned_message_id
         .as_ref()
         .is_some_and(|id| expected.sent_message_ids.contains(id));
-    let evidence = json!({
-        "destination": expected.destination,
-        "source": "dsn",
-        "decisive": reason.is_none(),
-        "reason": reason,
-        "delivery_status_report": report.is_report && report.has_status_part,
-        "envelope_id_present": report.original_envelope_id.is_some(),
-        "action": group.action,
-        "status": group.status,
-        "diagnostic": group.diagnostic,
-        "original_recipient": group.original_recipient,
-        "final_recipient": group.final_recipient,
-        "remote_mta": group.remote_mta,
-        "reporting_mta": report.reporting_mta,
-        "returned_message_id": report.returned_message_id,
-        "returned_message_is_ours": returned_is_ours,
-        "received": received_chain(raw),
-    });
+    let decisive = reason.is_none();
+    let bounce = Bounce {
+        report: BounceReport::Dsn(Box::new(DsnBounce {
+            destination: expected.destination.to_string(),
+            decisive: Some(decisive),
+            reason: reason.map(|r| r.as_str().to_string()),
+            delivery_status_report: Some(report.is_report && report.has_status_part),
+            envelope_id_present: Some(report.original_envelope_id.is_some()),
+            action: group.action,
+            status: group.status,
+            diagnostic: group.diagnostic,
+            original_recipient: group.original_recipient,
+            final_recipient: group.final_recipient,
+            remote_mta: group.remote_mta,
+            reporting_mta: report.reporting_mta,
+            returned_message_id: report.returned_message_id,
+            returned_message_is_ours: Some(returned_is_ours),
+            received: received_chain(raw),
+            // Filled in when the message is stored (`Store::record_answer`).
+            arrival: Arrival::default(),
+        })),
+        applied: Applied::default(),
+    };
+    let evidence = if decisive {
+        EventData::Bounce(bounce)
+    } else {
+        EventData::BounceNoted(bounce)
+    };
     let event = reason.is_none().then(|| Event::Bounce {
         destination: expected.destination.to_string(),
     });
@@ -355,6 +382,7 @@ pub fn read_bounce(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     /// The secret of the sandbox run that produced the fixture.
     const SECRET: &str = "qqck4fejvcefsfhravcbk472na";
@@ -388,7 +416,7 @@ mod tests {
 
     fn bounce(raw: &str, envelope_from: &str) -> (Option<Event>, Value) {
         let sent = sent();
-        read_bounce(
+        let (event, data) = read_bounce(
             raw.as_bytes(),
             envelope_from,
             &Expected {
@@ -396,7 +424,8 @@ mod tests {
                 envid_secret: SECRET,
                 sent_message_ids: &sent,
             },
-        )
+        );
+        (event, data.to_value())
     }
 
     fn reason(raw: &str, envelope_from: &str) -> Value {

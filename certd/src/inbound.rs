@@ -2,11 +2,12 @@
 //! lifecycle event. Delivery status notifications are read by [`crate::dsn`].
 
 use crate::answer::{classify, own_words, Verdict};
-use crate::lifecycle::{Decision, Event};
+use crate::evidence::event::{self, EmailReply, Reply};
+use crate::evidence::{Applied, EventData};
+use crate::lifecycle::{Decision, Event, Standing};
 use crate::standing::{automatic_signal, screen, ReplyOrigin};
 use certmail_protocol::Answer;
 use mail_parser::{HeaderName, MessageParser};
-use serde_json::{json, Value};
 
 /// The trace of a message: its `Received:` fields, newest first, unfolded.
 pub fn received_chain(raw: &[u8]) -> Vec<String> {
@@ -47,7 +48,7 @@ fn fields(block: &str) -> Vec<(String, String)> {
 
 /// Evidence and event from a reply to `destination`'s token: what it says, and whether it
 /// may decide ([`crate::standing`]).
-pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
+pub fn read_reply(a: &Answer, destination: &str) -> (Event, EventData) {
     let raw = &a.raw[..];
     let parsed = MessageParser::default().parse(raw);
     let (from, subject, message_id, date, text) = match &parsed {
@@ -80,20 +81,31 @@ pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
         verdict: a.auth.as_ref().map(|x| &x.verdict),
         automatic: automatic_signal(&header_fields(raw), &a.envelope_from, subject.as_deref()),
     });
-    let evidence = json!({
-        "channel": "email",
-        "destination": destination,
-        "from_header": from.first(),
-        "subject": subject,
-        "message_id": message_id,
-        "date": date,
-        "received": received_chain(raw),
-        "response_text": words,
-        "decision": decision,
-        "standing": screening.standing,
-        "authenticity": screening.authenticity.as_ref().map(|x| x.statement()),
-        "not_decisive_because": screening.reason,
-    });
+    let reply = Reply {
+        answer: event::Answer::Email(Box::new(EmailReply {
+            destination: destination.to_string(),
+            from_header: from.first().cloned(),
+            subject,
+            message_id,
+            date,
+            received: received_chain(raw),
+            response_text: words,
+            decision,
+            standing: Some(screening.standing),
+            authenticity: screening.authenticity.as_ref().map(|x| x.statement()),
+            not_decisive_because: screening.reason,
+            // Filled in when the message is stored (`Store::record_answer`).
+            arrival: event::Arrival::default(),
+        })),
+        applied: Applied::default(),
+    };
+    // An answer that may not decide is evidence under its own kind, so that no reader
+    // mistakes it for the counterparty's answer.
+    let evidence = if screening.standing == Standing::Decisive {
+        EventData::Reply(reply)
+    } else {
+        EventData::ReplyNoted(reply)
+    };
     (
         Event::Reply {
             from: destination.to_string(),
@@ -107,6 +119,12 @@ pub fn read_reply(a: &Answer, destination: &str) -> (Event, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The evidence as the JSON it is stored as.
+    fn read_reply(a: &Answer, destination: &str) -> (Event, serde_json::Value) {
+        let (event, data) = super::read_reply(a, destination);
+        (event, data.to_value())
+    }
     use crate::lifecycle::Standing;
     use certmail_protocol::{AuthEvidence, AuthOutcome, AuthVerdict};
 

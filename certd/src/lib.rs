@@ -9,12 +9,15 @@ pub mod cli;
 pub mod config;
 pub mod dsn;
 pub mod error;
+pub mod evidence;
 pub mod files;
 pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
 pub mod mailer;
+pub mod mint;
 pub mod outbox;
+pub mod record;
 pub mod server;
 pub mod signature;
 pub mod sms;
@@ -30,7 +33,7 @@ use std::time::Duration;
 
 /// Starts the daemon: opens the store, binds the socket, runs the dispatcher and serves.
 pub fn serve(config: &config::Config) -> Result<(), Error> {
-    files::check_secret_files(config)?;
+    files::check_secret_files(&config.secret_files())?;
     let access = config.database_access();
     let _lock = single_instance(&config.database, &access)?;
     // Checked when the configuration was read; certd does not start on inconsistent limits.

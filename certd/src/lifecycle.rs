@@ -1,4 +1,5 @@
-//! The contract lifecycle as a pure function: `(contract, event) -> (new state, effects)`.
+//! The contract lifecycle as a pure function: `(contract, event, now, policy) -> (new state,
+//! keyed effects)`.
 //!
 //! Like a TLS handshake state machine, it does no I/O: the store writes the new state, the
 //! recorded event and the effects (outbox rows) in one transaction, and the dispatcher
@@ -21,105 +22,24 @@
 //! Every final state emits [`Effect::IssueCertificate`]: the seam where the certificate
 //! is built, signed and sent.
 
-use serde::{Deserialize, Serialize};
+use crate::evidence::Instant;
+pub use crate::evidence::{ClarificationReason, Decision, Standing, State};
 
-/// Where a contract is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Stored; the request has not been sent yet.
-    Received,
-    /// Request sent, waiting for an answer.
-    Requested,
-    Accepted,
-    Rejected,
-    /// NOEX: the request could not be delivered to any destination.
-    NotDelivered,
-    /// NORESP: no answer before the deadline.
-    Unanswered,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Received => "received",
-            State::Requested => "requested",
-            State::Accepted => "accepted",
-            State::Rejected => "rejected",
-            State::NotDelivered => "not_delivered",
-            State::Unanswered => "unanswered",
-        }
-    }
-
-    /// Every state, in lifecycle order.
-    pub const ALL: [State; 6] = [
-        State::Received,
-        State::Requested,
-        State::Accepted,
-        State::Rejected,
-        State::NotDelivered,
-        State::Unanswered,
-    ];
-
-    pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// A final state has exactly one outcome and accepts no further transition.
-    pub fn is_final(self) -> bool {
-        !matches!(self, State::Received | State::Requested)
-    }
-}
-
-/// What a counterparty's answer says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Accept,
-    Reject,
-    Unclear,
-}
-
-/// Whether an answer came from someone who may decide (docs/lifecycle.md, "Who decides").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Standing {
-    /// From the destination's own mailbox (or its number and code), not disowned by its
-    /// domain: the answer decides.
-    Decisive,
-    /// From another mailbox than the destination's.
-    Foreign,
-    /// From the destination's address, but its domain's published policy disowns it.
-    Unauthenticated,
-    /// Written by a program (RFC 3834: auto-replies, vacation notices, list mail).
-    Automatic,
-}
-
-/// Why the destination is asked to answer once more.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClarificationReason {
-    /// Its answer said neither yes nor no.
-    #[default]
-    Unclear,
-    /// An answer arrived from another mailbox.
-    Foreign,
-    /// An answer with its address arrived that its own domain disowns.
-    Unauthenticated,
-}
-
-/// The operator's rules the lifecycle applies.
+/// The customer's rules the lifecycle applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Clarification requests per destination and contract; past it, answers are recorded
     /// and nothing is sent (no mail loop with a program that answers every mail).
     pub max_clarifications: u32,
+    /// How long the counterparty has to answer, from the start.
+    pub deadline_secs: i64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             max_clarifications: 3,
+            deadline_secs: 14 * 24 * 3600,
         }
     }
 }
@@ -127,6 +47,7 @@ impl Default for Policy {
 /// What the lifecycle needs to know about a contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contract {
+    pub id: String,
     pub state: State,
     /// Email destinations.
     pub emails: Vec<String>,
@@ -134,8 +55,8 @@ pub struct Contract {
     pub phones: Vec<String>,
     /// Destinations whose request could not be delivered (DSN, SMTP 5xx, SMS report).
     pub bounced: Vec<String>,
-    /// Deadline as Unix seconds, once requested.
-    pub deadline_at: Option<i64>,
+    /// Set once requested.
+    pub deadline_at: Option<Instant>,
     /// Clarification requests already sent, per destination (email or phone).
     pub clarifications: Vec<(String, u32)>,
 }
@@ -153,7 +74,7 @@ impl Contract {
 /// Something that happened to a contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Right after the commit: send the requests (the store starts the clock).
+    /// Right after the commit: send the requests and start the clock.
     Start,
     /// An answer arrived for destination `from`, by email or by SMS; only a decisive one
     /// can decide.
@@ -164,8 +85,8 @@ pub enum Event {
     },
     /// A request to `destination` could not be delivered.
     Bounce { destination: String },
-    /// The clock ran out.
-    Deadline { now: i64 },
+    /// The clock may have run out.
+    Deadline,
 }
 
 /// A side effect, performed through the outbox.
@@ -209,8 +130,68 @@ pub enum Illegal {
     TooEarly,
 }
 
-/// The transition function.
-pub fn step(c: &Contract, event: &Event, policy: &Policy) -> Result<(State, Vec<Effect>), Illegal> {
+/// An effect with its idempotency key: the outbox stores it once, whatever retries happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: String,
+    pub effect: Effect,
+}
+
+/// What an event does to a contract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub state: State,
+    /// Set when the event started the clock.
+    pub deadline_at: Option<Instant>,
+    pub effects: Vec<Keyed>,
+}
+
+/// The transition function: the event at `now` under the customer's `policy`.
+pub fn step(c: &Contract, event: &Event, now: Instant, policy: &Policy) -> Result<Step, Illegal> {
+    let (state, effects) = transition(c, event, now, policy)?;
+    let deadline_at = matches!(event, Event::Start).then(|| now.plus_secs(policy.deadline_secs));
+    let effects = effects
+        .into_iter()
+        .map(|effect| Keyed {
+            key: key(c, &effect),
+            effect,
+        })
+        .collect();
+    Ok(Step {
+        state,
+        deadline_at,
+        effects,
+    })
+}
+
+/// Idempotency keys (also the Message-ID of mails): one request per destination, one
+/// certificate per contract, the n-th clarification per destination. The `n` form cannot
+/// meet the keys of releases that numbered clarifications by answer row (`…:17`, `…:sms3`).
+fn key(c: &Contract, effect: &Effect) -> String {
+    let id = &c.id;
+    match effect {
+        Effect::SendRequest { to } => format!("request:{id}:{to}"),
+        Effect::SendClarification { to, .. } => {
+            format!("clarification:{id}:{to}:n{}", c.clarifications_to(to) + 1)
+        }
+        Effect::SendSmsRequest { to } => format!("sms-request:{id}:{to}"),
+        Effect::SendSmsClarification { to } => {
+            format!(
+                "sms-clarification:{id}:{to}:n{}",
+                c.clarifications_to(to) + 1
+            )
+        }
+        Effect::SendSmsConfirmation { to } => format!("sms-confirmation:{id}:{to}"),
+        Effect::IssueCertificate { .. } => format!("certificate:{id}"),
+    }
+}
+
+fn transition(
+    c: &Contract,
+    event: &Event,
+    now: Instant,
+    policy: &Policy,
+) -> Result<(State, Vec<Effect>), Illegal> {
     if c.state.is_final() {
         return Err(Illegal::Final(c.state.as_str()));
     }
@@ -233,7 +214,7 @@ pub fn step(c: &Contract, event: &Event, policy: &Policy) -> Result<(State, Vec<
         )),
         (State::Received, Event::Reply { .. }) => Err(not_now("a reply")),
         (State::Received, Event::Bounce { .. }) => Err(not_now("a bounce")),
-        (State::Received, Event::Deadline { .. }) => Err(not_now("the deadline")),
+        (State::Received, Event::Deadline) => Err(not_now("the deadline")),
         (State::Requested, Event::Start) => Err(not_now("start")),
         (
             State::Requested,
@@ -286,8 +267,8 @@ pub fn step(c: &Contract, event: &Event, policy: &Policy) -> Result<(State, Vec<
                 Ok((State::Requested, Vec::new()))
             }
         }
-        (State::Requested, Event::Deadline { now }) => match c.deadline_at {
-            Some(at) if *now >= at => Ok(finish(State::Unanswered)),
+        (State::Requested, Event::Deadline) => match c.deadline_at {
+            Some(at) if now >= at => Ok(finish(State::Unanswered)),
             _ => Err(Illegal::TooEarly),
         },
         (s, _) => Err(Illegal::Final(s.as_str())),
@@ -322,16 +303,22 @@ mod tests {
     use super::*;
 
     fn step(c: &Contract, e: &Event) -> Result<(State, Vec<Effect>), Illegal> {
-        super::step(c, e, &Policy::default())
+        step_at(c, e, Instant::from_unix_secs(5000))
+    }
+
+    fn step_at(c: &Contract, e: &Event, now: Instant) -> Result<(State, Vec<Effect>), Illegal> {
+        super::step(c, e, now, &Policy::default())
+            .map(|s| (s.state, s.effects.into_iter().map(|k| k.effect).collect()))
     }
 
     fn contract(state: State) -> Contract {
         Contract {
+            id: "c1".into(),
             state,
             emails: vec!["bob@example.test".into(), "carol@example.test".into()],
             phones: vec![],
             bounced: vec![],
-            deadline_at: Some(1000),
+            deadline_at: Some(Instant::from_unix_secs(1000)),
             clarifications: vec![],
         }
     }
@@ -591,11 +578,13 @@ mod tests {
     fn noresp_only_after_the_deadline() {
         let c = contract(State::Requested);
         assert_eq!(
-            step(&c, &Event::Deadline { now: 999 }),
+            step_at(&c, &Event::Deadline, Instant::from_unix_secs(999)),
             Err(Illegal::TooEarly)
         );
         assert_eq!(
-            step(&c, &Event::Deadline { now: 1000 }).unwrap().0,
+            step_at(&c, &Event::Deadline, Instant::from_unix_secs(1000))
+                .unwrap()
+                .0,
             State::Unanswered
         );
     }
@@ -618,7 +607,7 @@ mod tests {
             Err(Illegal::NotNow { .. })
         ));
         assert!(matches!(
-            step(&r, &Event::Deadline { now: 5000 }),
+            step(&r, &Event::Deadline),
             Err(Illegal::NotNow { .. })
         ));
         assert!(matches!(
@@ -635,7 +624,7 @@ mod tests {
                 start.clone(),
                 reply(Decision::Accept),
                 reply(Decision::Reject),
-                Event::Deadline { now: 5000 },
+                Event::Deadline,
                 Event::Bounce {
                     destination: "bob@example.test".into(),
                 },

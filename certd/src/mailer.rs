@@ -393,7 +393,10 @@ pub fn receipt(
     body.push_str("\n\n");
     body.push_str(&field_line(t.serial, &c.summary.serial.to_string()));
     body.push_str(&field_line(t.contract_id, &c.summary.id));
-    body.push_str(&field_line(t.received_at, &c.summary.submitted_at));
+    body.push_str(&field_line(
+        t.received_at,
+        &c.summary.submitted_at.rfc3339_millis(),
+    ));
     body.push_str(&field_line(t.subject, &c.summary.subject_text));
     body.push_str(&field_line(
         t.destinations,
@@ -608,7 +611,9 @@ mod tests {
     /// refuses overlong Subjects, and the mailer must stay within RFC 5322 whatever it gets.
     fn contract(subject_text: &str) -> ContractRow {
         let mut store = Store::open_in_memory().unwrap();
-        store.add_customer(&alice()).unwrap();
+        store
+            .add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let SubmitOutcome::Committed(c) = store.submit(&submission("k1")).unwrap() else {
             panic!("refused")
         };

@@ -1,78 +1,18 @@
-//! Side effects and the dispatcher that performs them.
+//! The dispatcher that performs the outbox's jobs at the edge (SMTP, the SMS gateway, signing).
 //!
-//! Effects are data ([`Effect`]), written to the outbox in the same transaction as the state
+//! Jobs are data ([`Job`]), written to the outbox in the same transaction as the state
 //! change that causes them. The dispatcher leases due rows, performs them at the edge (SMTP),
 //! and completes or reschedules them with exponential back-off. Killing certd at any point
 //! loses nothing: an unfinished lease expires and the effect is tried again.
 
 use crate::error::Error;
-use crate::lifecycle::ClarificationReason;
+use crate::evidence::event::{BounceReport, Failed, MailSent, Refused, SmsSent};
+use crate::evidence::{EventData, Instant, JobKind, State};
 use crate::mailer::{self, Outgoing, SendError, Transport};
-use crate::store::{OutboxItem, Store};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use crate::store::{lock, Job, OutboxItem, Store};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// One side effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Effect {
-    /// The acceptance receipt to the customer, with the serial number.
-    Receipt {
-        contract_id: String,
-        to: String,
-        language: String,
-    },
-    /// The acceptance request to one email destination.
-    Request {
-        contract_id: String,
-        to: String,
-        token: String,
-    },
-    /// A polite request to answer clearly, after an answer that could not decide.
-    Clarification {
-        contract_id: String,
-        to: String,
-        token: String,
-        /// Absent in rows written before answers were screened: those were unclear ones.
-        #[serde(default)]
-        reason: ClarificationReason,
-    },
-    /// The contract has its outcome: build, sign and send the certificate.
-    Certificate {
-        contract_id: String,
-        outcome: String,
-    },
-    /// A copy of the signed certificate to one party.
-    CertificateCopy { contract_id: String, to: String },
-    /// The acceptance request to one phone destination, by SMS.
-    SmsRequest { contract_id: String, to: String },
-    /// How to answer clearly, after an unclear SMS answer.
-    SmsClarification { contract_id: String, to: String },
-    /// What was recorded, after a deciding SMS answer.
-    SmsConfirmation { contract_id: String, to: String },
-    /// A row written by a newer certd that this one does not know; left for it.
-    #[serde(other)]
-    Unknown,
-}
-
-impl Effect {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Effect::Receipt { .. } => "receipt",
-            Effect::Request { .. } => "request",
-            Effect::Clarification { .. } => "clarification",
-            Effect::Certificate { .. } => "certificate",
-            Effect::CertificateCopy { .. } => "certificate_copy",
-            Effect::SmsRequest { .. } => "sms_request",
-            Effect::SmsClarification { .. } => "sms_clarification",
-            Effect::SmsConfirmation { .. } => "sms_confirmation",
-            Effect::Unknown => "unknown",
-        }
-    }
-}
 
 /// How long a lease lasts: longer than any single effect may take.
 const LEASE_SECS: i64 = 120;
@@ -99,11 +39,14 @@ pub struct Certifier {
     pub tsa: Box<dyn crate::timestamp::Timestamper + Send>,
 }
 
+/// Why a job cannot be done, ever: recorded as `<job>_failed`.
+type Permanent = String;
+
 impl<T: Transport> Dispatcher<T> {
     /// Runs one pass: leases what is due and performs it. Returns how many were leased.
     pub fn run_once(&self) -> Result<usize, Error> {
         self.expire_deadlines()?;
-        let items = lock(&self.store).lease_due(16, LEASE_SECS)?;
+        let items = lock(&self.store).lease_due(16, LEASE_SECS, Instant::now())?;
         for item in &items {
             self.perform(item)?;
         }
@@ -128,33 +71,42 @@ impl<T: Transport> Dispatcher<T> {
 
     fn perform(&self, item: &OutboxItem) -> Result<(), Error> {
         let contract = item.contract_id.as_deref().unwrap_or("-");
-        if let (
-            Effect::Certificate {
-                contract_id,
-                outcome,
-            },
-            Some(certifier),
-        ) = (&item.effect, &self.certifier)
+        let Some(kind) = item.job.kind() else {
+            // Leave it pending for a newer certd, but do not spin on it.
+            let later = Instant::now().plus_secs(3600);
+            return lock(&self.store).reschedule(item.id, later, "unknown job kind");
+        };
+        if let (Job::Certificate { contract_id, .. }, Some(certifier)) =
+            (&item.job, &self.certifier)
         {
-            return self.issue(item, contract_id, outcome, certifier);
+            return self.issue(item, contract_id, certifier);
         }
-        if let Effect::SmsRequest { contract_id, to }
-        | Effect::SmsClarification { contract_id, to }
-        | Effect::SmsConfirmation { contract_id, to } = &item.effect
+        if let Job::SmsRequest { contract_id, to }
+        | Job::SmsClarification { contract_id, to }
+        | Job::SmsConfirmation { contract_id, to } = &item.job
         {
-            return self.send_sms(item, contract_id, to);
+            return self.send_sms(item, kind, contract_id, to);
         }
         let outgoing = match self.compose(item)? {
             Ok(o) => o,
-            Err(why) => return self.give_up(item, &why),
+            Err(why) => return self.give_up(item, kind, &why),
         };
         match self.transport.send(&outgoing) {
             Ok(answer) => {
+                let sent = EventData::MailSent(
+                    kind,
+                    MailSent {
+                        to: outgoing.to.clone(),
+                        message_id: outgoing.message_id.clone(),
+                        smtp: answer.clone(),
+                        attempt: item.attempts,
+                    },
+                );
                 lock(&self.store).complete_with_event(
                     item.id,
                     item.contract_id.as_deref(),
-                    &format!("{}_sent", item.effect.kind()),
-                    &json!({"to": outgoing.to, "message_id": outgoing.message_id, "smtp": answer, "attempt": item.attempts}),
+                    &sent,
+                    Instant::now(),
                 )?;
                 // The MTA's queue id of our mail, so one grep follows it through the mail log.
                 let queue = answer
@@ -165,73 +117,83 @@ impl<T: Transport> Dispatcher<T> {
                 log::info!(
                     "contract={contract} queue={queue} outbox={} {} sent to {} ({answer})",
                     item.id,
-                    item.effect.kind(),
+                    kind.as_str(),
                     outgoing.to
                 );
             }
             Err(SendError::Permanent(msg)) => {
-                if let Effect::Request {
+                if let Job::Request {
                     contract_id, to, ..
-                } = &item.effect
+                } = &item.job
                 {
                     // A synchronous 5xx for a request is a delivery failure of the contract
                     // (NOEX evidence), not merely a failed notification.
+                    let report = BounceReport::Smtp(Refused {
+                        destination: to.clone(),
+                        diagnostic: msg.clone(),
+                    });
                     let mut store = lock(&self.store);
-                    let _ = store.record_bounce(contract_id, to, &msg, "smtp")?;
-                    store.complete(item.id)?;
+                    let _ = store.record_bounce(contract_id, report)?;
+                    store.complete(item.id, Instant::now())?;
                     log::info!("contract={contract} request to {to} refused by the MTA: {msg}");
                     return Ok(());
                 }
-                self.give_up(item, &msg)?
+                self.give_up(item, kind, &msg)?
             }
-            Err(SendError::Temporary(msg)) => self.retry_later(item, &msg)?,
+            Err(SendError::Temporary(msg)) => self.retry_later(item, kind, &msg)?,
         }
         Ok(())
     }
 
     /// A temporary failure: try again after the back-off, never give up.
-    fn retry_later(&self, item: &OutboxItem, why: &str) -> Result<(), Error> {
+    fn retry_later(&self, item: &OutboxItem, kind: JobKind, why: &str) -> Result<(), Error> {
         let delay = backoff_secs(item.attempts);
         log::warn!(
             "contract={} outbox={} {} attempt {} failed, retry in {delay}s: {why}",
             item.contract_id.as_deref().unwrap_or("-"),
             item.id,
-            item.effect.kind(),
+            kind.as_str(),
             item.attempts
         );
-        lock(&self.store).reschedule(item.id, delay, why)
+        lock(&self.store).reschedule(item.id, Instant::now().plus_secs(delay), why)
     }
 
     /// Composes an SMS from the store and hands it to the gateway. The reference is derived
     /// from the idempotency key, so a retry after a crash reuses it and its reports still
     /// find the contract.
-    fn send_sms(&self, item: &OutboxItem, contract_id: &str, to: &str) -> Result<(), Error> {
-        let kind = item.effect.kind();
+    fn send_sms(
+        &self,
+        item: &OutboxItem,
+        kind: JobKind,
+        contract_id: &str,
+        to: &str,
+    ) -> Result<(), Error> {
         let Some(gateway) = &self.sms else {
             return self.sms_failed(
                 item,
+                kind,
                 contract_id,
                 to,
                 "no SMS gateway is configured ([sms])",
             );
         };
-        let Some(ctx) = lock(&self.store).sms_context(contract_id, to)? else {
+        let (ctx, state) = {
+            let store = lock(&self.store);
+            let state = store.contract(contract_id)?.map(|c| c.summary.state);
+            (store.sms_context(contract_id, to)?, state)
+        };
+        let Some(ctx) = ctx else {
             return self.give_up(
                 item,
+                kind,
                 &format!("{to} is not a phone destination of this contract"),
             );
         };
-        let text = match &item.effect {
-            Effect::SmsRequest { .. } => {
+        let text = match kind {
+            JobKind::SmsRequest => {
                 let deadline = ctx
                     .deadline_at
-                    .map(|d| {
-                        let t = humantime::format_rfc3339_seconds(
-                            std::time::UNIX_EPOCH + Duration::from_secs(d.max(0) as u64),
-                        )
-                        .to_string();
-                        format!("{} {} UTC", &t[..10], &t[11..16])
-                    })
+                    .map(Instant::minutes_utc)
                     .unwrap_or_else(|| "-".into());
                 crate::sms::request_text(&crate::sms::RequestText {
                     language: &ctx.language,
@@ -244,26 +206,20 @@ impl<T: Transport> Dispatcher<T> {
                     deadline: &deadline,
                 })
             }
-            Effect::SmsClarification { .. } => {
+            JobKind::SmsClarification => {
                 crate::sms::clarification_text(&ctx.language, &self.operator, &ctx.code)
             }
-            _ => {
-                let state = lock(&self.store)
-                    .contract(contract_id)?
-                    .map(|c| c.summary.state)
-                    .unwrap_or_default();
-                crate::sms::confirmation_text(
-                    &ctx.language,
-                    &self.operator,
-                    &ctx.code,
-                    state == "accepted",
-                )
-            }
+            _ => crate::sms::confirmation_text(
+                &ctx.language,
+                &self.operator,
+                &ctx.code,
+                state == Some(State::Accepted),
+            ),
         };
         let reference = hex::encode(
             &<sha2::Sha256 as sha2::Digest>::digest(item.idempotency_key.as_bytes())[..10],
         );
-        lock(&self.store).register_sms(&reference, contract_id, to, kind)?;
+        lock(&self.store).register_sms(&reference, contract_id, to, kind, Instant::now())?;
         let sms = crate::sms::gateway::OutgoingSms {
             to: to.to_string(),
             text,
@@ -271,31 +227,36 @@ impl<T: Transport> Dispatcher<T> {
         };
         match gateway.send(&sms) {
             Ok(accepted) => {
+                let sent = EventData::SmsSent(
+                    kind,
+                    SmsSent {
+                        to: to.to_string(),
+                        reference: reference.clone(),
+                        gateway: format!("{} {}", accepted.status, accepted.answer),
+                        coding: accepted.measure.coding.name().to_string(),
+                        parts: accepted.measure.parts as u64,
+                        text: sms.text,
+                        attempt: item.attempts,
+                    },
+                );
                 lock(&self.store).complete_with_event(
                     item.id,
                     Some(contract_id),
-                    &format!("{kind}_sent"),
-                    &json!({
-                        "to": to,
-                        "reference": reference,
-                        "gateway": format!("{} {}", accepted.status, accepted.answer),
-                        "coding": accepted.measure.coding,
-                        "parts": accepted.measure.parts,
-                        "text": sms.text,
-                        "attempt": item.attempts,
-                    }),
+                    &sent,
+                    Instant::now(),
                 )?;
                 log::info!(
-                    "contract={contract_id} outbox={} {kind} sent to {to} ref={reference} ({} {}, {} part(s))",
+                    "contract={contract_id} outbox={} {} sent to {to} ref={reference} ({} {}, {} part(s))",
                     item.id,
+                    kind.as_str(),
                     accepted.status,
                     accepted.answer,
                     accepted.measure.parts
                 );
                 Ok(())
             }
-            Err(SendError::Temporary(msg)) => self.retry_later(item, &msg),
-            Err(SendError::Permanent(msg)) => self.sms_failed(item, contract_id, to, &msg),
+            Err(SendError::Temporary(msg)) => self.retry_later(item, kind, &msg),
+            Err(SendError::Permanent(msg)) => self.sms_failed(item, kind, contract_id, to, &msg),
         }
     }
 
@@ -304,73 +265,88 @@ impl<T: Transport> Dispatcher<T> {
     fn sms_failed(
         &self,
         item: &OutboxItem,
+        kind: JobKind,
         contract_id: &str,
         to: &str,
         why: &str,
     ) -> Result<(), Error> {
-        if matches!(item.effect, Effect::SmsRequest { .. }) {
+        if kind == JobKind::SmsRequest {
+            let report = BounceReport::SmsGateway(Refused {
+                destination: to.to_string(),
+                diagnostic: why.to_string(),
+            });
             let mut store = lock(&self.store);
-            let _ = store.record_bounce(contract_id, to, why, "sms_gateway")?;
-            store.complete(item.id)?;
+            let _ = store.record_bounce(contract_id, report)?;
+            store.complete(item.id, Instant::now())?;
             log::warn!("contract={contract_id} sms request to {to} failed: {why}");
             return Ok(());
         }
-        self.give_up(item, why)
+        self.give_up(item, kind, why)
     }
 
-    /// Builds, signs, timestamps and stores the certificate, then queues its copies. A TSA
-    /// that is down delays the certificate (retry with back-off); it never drops it.
+    /// Builds, signs, timestamps and stores the certificate from one snapshot of the
+    /// contract, then queues its copies. No store lock is held while the PDF is rendered and
+    /// signed. A TSA that is down delays the certificate (retry with back-off); it never
+    /// drops it.
     fn issue(
         &self,
         item: &OutboxItem,
         contract_id: &str,
-        outcome: &str,
         certifier: &Certifier,
     ) -> Result<(), Error> {
-        let (data, copies) = {
-            let store = lock(&self.store);
-            if store.certificate(contract_id)?.is_some() {
-                drop(store);
-                return lock(&self.store).complete(item.id);
+        let snapshot = lock(&self.store).snapshot(contract_id)?;
+        let Some(snapshot) = snapshot else {
+            return self.give_up(
+                item,
+                JobKind::Certificate,
+                "contract vanished from the store",
+            );
+        };
+        if snapshot.issued {
+            return lock(&self.store).complete(item.id, Instant::now());
+        }
+        let issued = match crate::certificate::issue(
+            &snapshot,
+            &self.operator,
+            &certifier.signer,
+            certifier.tsa.as_ref(),
+            Instant::now(),
+        ) {
+            Ok(i) => i,
+            Err(e @ crate::certificate::IssueError::Render(_)) => {
+                return self.give_up(item, JobKind::Certificate, &e.to_string())
             }
-            let language = store
-                .contract(contract_id)?
-                .and_then(|c| store.customer(&c.summary.customer).ok().flatten())
-                .map(|c| c.language)
-                .unwrap_or_default();
-            let sentence = crate::i18n::outcome_sentence(&language, outcome);
-            (
-                crate::certificate::build::build(&store, contract_id, &self.operator, sentence)?,
-                crate::certificate::build::copies_to(&store, contract_id)?,
-            )
-        };
-        let pdf = match crate::certificate::render::render(&data) {
-            Ok(p) => p,
-            Err(e) => return self.give_up(item, &format!("rendering failed: {e}")),
-        };
-        let reason = format!("{} — serial {}", data.title, data.serial);
-        let signed = match certifier
-            .signer
-            .sign_pdf(&pdf, &reason, certifier.tsa.as_ref())
-        {
-            Ok(s) => s,
             // Signing depends on the TSA: treat failures as temporary and keep retrying.
-            Err(e) => return self.retry_later(item, &e.to_string()),
+            Err(e) => return self.retry_later(item, JobKind::Certificate, &e.to_string()),
         };
-        let ts = crate::signature::timestamp_summary(&signed);
+        let copies: Vec<(String, Job)> = issued
+            .record
+            .copies_to
+            .iter()
+            .map(|to| {
+                (
+                    crate::record::keys::certificate_copy(contract_id, to),
+                    Job::CertificateCopy {
+                        contract_id: contract_id.to_string(),
+                        to: to.clone(),
+                    },
+                )
+            })
+            .collect();
+        let now = Instant::now();
         let mut store = lock(&self.store);
-        store.store_certificate(contract_id, &signed, &data.chain_head, &ts, &copies)?;
-        store.complete(item.id)?;
+        store.store_certificate(contract_id, &issued.pdf, &issued.record, &copies, now)?;
+        store.complete(item.id, now)?;
         log::info!(
             "contract={contract_id} certificate issued ({} bytes), copies to {}",
-            signed.len(),
-            copies.join(", ")
+            issued.pdf.len(),
+            issued.record.copies_to.join(", ")
         );
         Ok(())
     }
 
-    /// Builds the mail for an effect from the store; `Ok(Err(why))` when it cannot be built.
-    fn compose(&self, item: &OutboxItem) -> Result<Result<Outgoing, String>, Error> {
+    /// Builds the mail for a job from the store; `Ok(Err(why))` when it can never be built.
+    fn compose(&self, item: &OutboxItem) -> Result<Result<Outgoing, Permanent>, Error> {
         let store = lock(&self.store);
         let Some(id) = item.contract_id.as_deref() else {
             return Ok(Err("outbox row without contract".into()));
@@ -383,26 +359,21 @@ impl<T: Transport> Dispatcher<T> {
         };
         let key = &item.idempotency_key;
         let from = &self.from;
-        Ok(Ok(match &item.effect {
-            Effect::Receipt { to, language, .. } => {
+        Ok(Ok(match &item.job {
+            Job::Receipt { to, language, .. } => {
                 match mailer::receipt(&c, to, language, &self.operator, from, key) {
                     Ok(o) => o,
                     Err(e) => return Ok(Err(e.to_string())),
                 }
             }
-            Effect::Request { to, token, .. } => {
+            Job::Request { to, token, .. } => {
                 let Some(route) = store.bounce_route(id, to)? else {
                     return Ok(Err(format!("{to} has no bounce token")));
                 };
                 let raw = store.raw_message(id)?.unwrap_or_default();
                 let deadline = c
                     .deadline_at
-                    .map(|d| {
-                        humantime::format_rfc3339_seconds(
-                            std::time::UNIX_EPOCH + Duration::from_secs(d.max(0) as u64),
-                        )
-                        .to_string()
-                    })
+                    .map(Instant::rfc3339_seconds)
                     .unwrap_or_else(|| "-".into());
                 let display = customer
                     .display_name
@@ -427,7 +398,7 @@ impl<T: Transport> Dispatcher<T> {
                     key,
                 )
             }
-            Effect::Clarification {
+            Job::Clarification {
                 to, token, reason, ..
             } => {
                 let Some(route) = store.bounce_route(id, to)? else {
@@ -439,15 +410,26 @@ impl<T: Transport> Dispatcher<T> {
                 };
                 mailer::clarification(&c, &customer.language, from, to, &addresses, key, *reason)
             }
-            Effect::Certificate { outcome, .. } => {
-                mailer::outcome(&c, outcome, &customer.language, from, &customer.email, key)
-            }
-            Effect::CertificateCopy { to, .. } => {
+            Job::Certificate { outcome, .. } => mailer::outcome(
+                &c,
+                outcome.as_str(),
+                &customer.language,
+                from,
+                &customer.email,
+                key,
+            ),
+            Job::CertificateCopy { to, .. } => {
                 let Some(pdf) = store.certificate(id)? else {
                     return Ok(Err("no certificate stored for this contract".into()));
                 };
-                let mut mail =
-                    mailer::outcome(&c, &c.summary.state, &customer.language, from, to, key);
+                let mut mail = mailer::outcome(
+                    &c,
+                    c.summary.state.as_str(),
+                    &customer.language,
+                    from,
+                    to,
+                    key,
+                );
                 mail.attachments.push(mailer::Attachment {
                     filename: format!("certificate-{}.pdf", c.summary.serial),
                     content_type: "application/pdf".into(),
@@ -455,23 +437,18 @@ impl<T: Transport> Dispatcher<T> {
                 });
                 mail
             }
-            Effect::SmsRequest { .. }
-            | Effect::SmsClarification { .. }
-            | Effect::SmsConfirmation { .. } => {
-                return Ok(Err("an SMS is not a mail".into()));
-            }
-            Effect::Unknown => {
-                drop(store);
-                // Leave it pending for a newer certd, but do not spin on it.
-                lock(&self.store).reschedule(item.id, 3600, "unknown effect kind")?;
-                return Ok(Err("unknown effect kind".into()));
+            Job::SmsRequest { .. }
+            | Job::SmsClarification { .. }
+            | Job::SmsConfirmation { .. }
+            | Job::Unknown => {
+                return Ok(Err("not a mail".into()));
             }
         }))
     }
 
     /// NORESP: ends every contract whose deadline has passed.
     fn expire_deadlines(&self) -> Result<(), Error> {
-        let now = crate::store::unix_now();
+        let now = Instant::now();
         let due = lock(&self.store).due_deadlines(now)?;
         for id in due {
             if lock(&self.store).expire(&id, now)?.is_ok() {
@@ -482,30 +459,28 @@ impl<T: Transport> Dispatcher<T> {
     }
 
     /// A permanent failure is evidence too: record it and stop retrying.
-    fn give_up(&self, item: &OutboxItem, why: &str) -> Result<(), Error> {
+    fn give_up(&self, item: &OutboxItem, kind: JobKind, why: &str) -> Result<(), Error> {
+        let now = Instant::now();
         let mut store = lock(&self.store);
         if let Some(id) = &item.contract_id {
-            store.record_event(
-                id,
-                &format!("{}_failed", item.effect.kind()),
-                &json!({"error": why, "attempt": item.attempts}),
-            )?;
+            let failed = EventData::Failed(
+                kind,
+                Failed {
+                    error: why.to_string(),
+                    attempt: item.attempts,
+                },
+            );
+            store.record_event(id, &failed, now)?;
         }
-        store.complete(item.id)?;
+        store.complete(item.id, now)?;
         log::error!(
             "contract={} outbox={} {} failed permanently: {why}",
             item.contract_id.as_deref().unwrap_or("-"),
             item.id,
-            item.effect.kind()
+            kind.as_str()
         );
         Ok(())
     }
-}
-
-/// Locks the store, recovering from a poisoned mutex: the store holds no in-memory invariants
-/// beyond what SQLite's transactions already guarantee.
-pub fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -532,7 +507,8 @@ mod tests {
 
     fn dispatcher(answers: Vec<Result<String, SendError>>) -> Dispatcher<Fake> {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         s.submit(&submission("k1")).unwrap();
         Dispatcher {
             store: Arc::new(Mutex::new(s)),
@@ -638,7 +614,7 @@ mod tests {
             .pending_outbox()
             .unwrap()
             .iter()
-            .any(|i| matches!(i.effect, Effect::Certificate { .. })));
+            .any(|i| matches!(i.job, Job::Certificate { .. })));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use crate::dsn;
 use crate::error::Error;
 use crate::inbound;
-use crate::outbox::lock;
 use crate::store::lifecycle::TokenTarget;
+use crate::store::lock;
 use crate::store::{Store, SubmitOutcome};
 use certmail_protocol::{
     read_frame, write_frame, Answer, AnswerKind, CodecError, Committed, LimitViolation, Limits,
@@ -245,7 +245,7 @@ impl Server {
                 Err(e) => return internal(e),
             },
         };
-        let decision = evidence.get("decision").cloned();
+        let decision = evidence.decision();
         let result = lock(&self.store).record_answer(a, &target, event.as_ref(), evidence);
         match result {
             Ok(duplicate) => {
@@ -257,7 +257,7 @@ impl Server {
                     a.kind,
                     a.envelope_from,
                     decision
-                        .map(|d| format!("decision={d} "))
+                        .map(|d| format!("decision={} ", d.as_str()))
                         .unwrap_or_default(),
                     if duplicate {
                         "(retry, already stored)"
@@ -282,7 +282,7 @@ impl Server {
         &self,
         a: &Answer,
         target: &TokenTarget,
-    ) -> Result<(Option<crate::lifecycle::Event>, serde_json::Value), Error> {
+    ) -> Result<(Option<crate::lifecycle::Event>, crate::evidence::EventData), Error> {
         let (route, sent) = {
             let store = lock(&self.store);
             (
@@ -323,7 +323,9 @@ mod tests {
     #[test]
     fn token_lookups_answer_only_for_the_kind_of_address() {
         let mut store = Store::open_in_memory().unwrap();
-        store.add_customer(&alice()).unwrap();
+        store
+            .add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         store.submit(&submission("k1")).unwrap();
         let (reply, bounce): (String, String) = store
             .conn()
@@ -359,7 +361,9 @@ mod tests {
     #[test]
     fn concurrent_submissions_are_all_committed_once_with_gap_free_serials() {
         let mut store = Store::open_in_memory().unwrap();
-        store.add_customer(&alice()).unwrap();
+        store
+            .add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let store = Arc::new(Mutex::new(store));
         let committer = Arc::new(Committer::start(Arc::clone(&store)).unwrap());
         let threads: Vec<_> = (0..16)

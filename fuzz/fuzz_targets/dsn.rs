@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let (event, evidence) = read_bounce(raw, envelope_from, &expected);
+    let evidence = evidence.to_value();
     assert_eq!(event.is_some(), verdict == Verdict::Failed);
     assert_eq!(evidence["decisive"], event.is_some());
 });

@@ -395,6 +395,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
         raw: raw.clone(),
     };
     let (event, evidence) = read_reply(&answer, dest);
+    let evidence = evidence.to_value();
     let Event::Reply {
         from,
         decision,

@@ -1,10 +1,10 @@
-//! Gathering a certificate's content from the store: the contract, its event log and the raw
-//! messages.
+//! A certificate's content from one snapshot of the store: the contract, its typed event log
+//! and the raw messages, with labels in the customer's language.
 
 use super::{AttachmentLine, CertificateData, Embedded, Field, TimelineEntry};
-use crate::error::Error;
-use crate::store::{EventRow, Store};
-use serde_json::Value;
+use crate::evidence::event::{Answer, BounceReport};
+use crate::evidence::{EventData, Instant, State};
+use crate::store::{EventRow, Snapshot};
 use sha2::{Digest, Sha256};
 
 /// Labels in the customer's language.
@@ -123,65 +123,201 @@ fn field(label: &str, value: impl Into<String>) -> Field {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join("\n"),
-        other => other.to_string(),
-    }
+/// An optional value as the certificate prints it: `-` when absent.
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_string()
 }
 
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-/// The event that gave the contract its outcome.
+/// The event that gave the contract its outcome: a reply, a bounce or the deadline that moved
+/// it to a final state.
 fn deciding(events: &[EventRow]) -> Option<&EventRow> {
     events.iter().rev().find(|e| {
-        matches!(e.kind.as_str(), "reply" | "bounce" | "deadline")
-            && e.data["state"]
-                .as_str()
-                .is_some_and(|s| !matches!(s, "requested" | "received"))
+        matches!(
+            e.data,
+            EventData::Reply(_) | EventData::Bounce(_) | EventData::Deadline(_)
+        ) && e.data.outcome().is_some()
     })
 }
 
 /// Who receives a copy: the customer always; the responder too when the contract was
 /// answered (claim 3), not for NOEX or NORESP.
-pub fn copies_to(store: &Store, contract_id: &str) -> Result<Vec<String>, Error> {
-    let c = store
-        .contract(contract_id)?
-        .ok_or_else(|| Error::NotFound(format!("no contract {contract_id}")))?;
-    let customer = store
-        .customer(&c.summary.customer)?
-        .ok_or_else(|| Error::NotFound(format!("no customer {}", c.summary.customer)))?;
-    let mut to = vec![customer.email];
-    if matches!(c.summary.state.as_str(), "accepted" | "rejected") {
-        let events = store.events(contract_id)?;
-        if let Some(dest) = deciding(&events).and_then(|e| e.data["destination"].as_str()) {
+pub fn copies_to(snapshot: &Snapshot) -> Vec<String> {
+    let mut to = vec![snapshot.customer.email.clone()];
+    if matches!(
+        snapshot.contract.summary.state,
+        State::Accepted | State::Rejected
+    ) {
+        if let Some(EventData::Reply(r)) = deciding(&snapshot.events).map(|e| &e.data) {
+            let dest = r.answer.destination();
             // A phone that answered by SMS got its confirmation by SMS; copies are mail.
             if dest.contains('@') && !to.iter().any(|t| t.eq_ignore_ascii_case(dest)) {
                 to.push(dest.to_string());
             }
         }
     }
-    Ok(to)
+    to
 }
 
-/// Builds the certificate content of a finished contract.
+/// One line of part 1's timeline, for the events that belong there.
+fn timeline_entry(e: &EventRow) -> Option<TimelineEntry> {
+    let what = match &e.data {
+        EventData::Submitted(_) => "submitted".to_string(),
+        EventData::Requested(r) if r.applied.ignored.is_none() => {
+            format!("requested, deadline {}", r.deadline_at.rfc3339_seconds())
+        }
+        EventData::SmsDlr(d) => format!(
+            "SMS delivery report for {} (ref {}): {} {} at {} (SMSC id {})",
+            d.to,
+            d.reference,
+            d.status,
+            d.status_name,
+            or_dash(d.gateway_time.as_deref()),
+            d.smsc_id,
+        ),
+        EventData::SmsSent(_, m) => format!(
+            "{} to {} — ref {}, gateway {}, {} part(s) {}",
+            e.kind, m.to, m.reference, m.gateway, m.parts, m.coding,
+        ),
+        EventData::MailSent(_, m) => format!("{} to {} — {}", e.kind, m.to, m.smtp),
+        _ => return None,
+    };
+    Some(TimelineEntry {
+        at: e.at.rfc3339_millis(),
+        what,
+    })
+}
+
+/// Part 2's fields for the deciding event, its answer text, and the SHA-256 of the message
+/// that carried it (to embed).
+fn response(l: &Labels, e: &EventRow, fields: &mut Vec<Field>) -> (Option<String>, Option<String>) {
+    let at = e.at.rfc3339_millis();
+    match &e.data {
+        EventData::Reply(r) => match &r.answer {
+            Answer::Sms(d) => {
+                fields.extend([
+                    field(l.channel, "SMS"),
+                    field(
+                        l.responder,
+                        format!(
+                            "{} (sender as reported by the gateway: {}, to {})",
+                            d.destination,
+                            d.sender,
+                            or_dash(d.receiver.as_deref())
+                        ),
+                    ),
+                    field(l.answered_at, at),
+                    field(
+                        "SMS gateway",
+                        format!(
+                            "message id {}, gateway time {}",
+                            or_dash(d.gateway_id.as_deref()),
+                            or_dash(d.gateway_time.as_deref())
+                        ),
+                    ),
+                    field("Code", d.code.clone()),
+                    field(l.decision, d.decision.as_str()),
+                ]);
+                (Some(d.response_text.clone()), None)
+            }
+            Answer::Email(d) => {
+                let auth = d.arrival.authentication.as_ref();
+                fields.extend([
+                    field(l.channel, "email"),
+                    field(
+                        l.responder,
+                        format!(
+                            "{} (envelope <{}>, for {})",
+                            or_dash(d.from_header.as_deref()),
+                            d.arrival.envelope_from,
+                            d.destination
+                        ),
+                    ),
+                    field(l.answered_at, at),
+                    field(
+                        l.client,
+                        format!(
+                            "{} [{}] HELO {}",
+                            or_dash(d.arrival.client_name.as_deref()),
+                            or_dash(d.arrival.client_addr.as_deref()),
+                            or_dash(d.arrival.helo.as_deref())
+                        ),
+                    ),
+                    field(l.queue_id, or_dash(d.arrival.queue_id.as_deref())),
+                    field("Message-ID", or_dash(d.message_id.as_deref())),
+                    field(l.received, d.received.join("\n")),
+                    field(
+                        l.auth_results,
+                        format!(
+                            "DKIM: {}\nSPF: {}\nDMARC: {}",
+                            auth.map_or_else(|| "-".into(), |a| a.dkim.join("\n")),
+                            or_dash(auth.map(|a| a.spf.as_str())),
+                            or_dash(auth.map(|a| a.dmarc.as_str()))
+                        ),
+                    ),
+                    field(l.authenticity, or_dash(d.authenticity.as_deref())),
+                    field(l.decision, d.decision.as_str()),
+                ]);
+                (
+                    Some(d.response_text.clone()),
+                    Some(d.arrival.raw_sha256.clone()),
+                )
+            }
+        },
+        EventData::Bounce(b) => {
+            let (status, diagnostic, reporting_mta, raw) = match &b.report {
+                BounceReport::Dsn(d) => (
+                    d.status.as_deref(),
+                    d.diagnostic.as_deref(),
+                    d.reporting_mta.as_deref(),
+                    Some(d.arrival.raw_sha256.clone()),
+                ),
+                BounceReport::Smtp(r) | BounceReport::SmsGateway(r) => {
+                    (None, Some(r.diagnostic.as_str()), None, None)
+                }
+                BounceReport::SmsDlr(d) => (
+                    Some(d.status.as_str()),
+                    d.diagnostic.as_deref(),
+                    Some(d.reporting_mta.as_str()),
+                    None,
+                ),
+            };
+            fields.extend([
+                field(l.destinations, b.report.destination()),
+                field(
+                    l.diagnostic,
+                    format!(
+                        "{} {} {}",
+                        or_dash(status),
+                        or_dash(diagnostic),
+                        or_dash(reporting_mta)
+                    ),
+                ),
+                field(l.answered_at, at),
+            ]);
+            (None, raw)
+        }
+        EventData::Deadline(d) => {
+            fields.push(field(l.deadline, d.deadline_at.unix_secs().to_string()));
+            (None, None)
+        }
+        _ => (None, None),
+    }
+}
+
+/// Builds the certificate content of a finished contract from its snapshot, as of `now`.
 pub fn build(
-    store: &Store,
-    contract_id: &str,
+    snapshot: &Snapshot,
     operator: &str,
     outcome_sentence: &str,
-) -> Result<CertificateData, Error> {
-    let c = store
-        .contract(contract_id)?
-        .ok_or_else(|| Error::NotFound(format!("no contract {contract_id}")))?;
-    let customer = store
-        .customer(&c.summary.customer)?
-        .ok_or_else(|| Error::NotFound(format!("no customer {}", c.summary.customer)))?;
-    let events = store.events(contract_id)?;
+    now: Instant,
+) -> CertificateData {
+    let c = &snapshot.contract;
+    let customer = &snapshot.customer;
+    let events = &snapshot.events;
     let l = labels(&customer.language);
 
     let mut request_fields = vec![
@@ -197,7 +333,7 @@ pub fn build(
             l.authentication,
             format!("{} ({})", c.auth_method, c.auth_identity),
         ),
-        field(l.submitted, c.summary.submitted_at.clone()),
+        field(l.submitted, c.summary.submitted_at.rfc3339_millis()),
         field(l.destinations, c.summary.destinations.join(", ")),
         field(l.subject, c.summary.subject_text.clone()),
         field(
@@ -220,171 +356,54 @@ pub fn build(
         ),
     ];
     if let Some(d) = c.deadline_at {
-        request_fields.push(field(
-            l.deadline,
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(d.max(0) as u64),
-            )
-            .to_string(),
-        ));
+        request_fields.push(field(l.deadline, d.rfc3339_seconds()));
     }
 
-    let request_timeline = events
-        .iter()
-        .filter(|e| {
-            e.kind.ends_with("_sent")
-                || matches!(e.kind.as_str(), "requested" | "submitted" | "sms_dlr")
-        })
-        .map(|e| TimelineEntry {
-            at: e.at.clone(),
-            what: match e.kind.as_str() {
-                "submitted" => "submitted".to_string(),
-                "requested" => format!("requested, deadline {}", text(&e.data["deadline_at"])),
-                "sms_dlr" => format!(
-                    "SMS delivery report for {} (ref {}): {} {} at {} (SMSC id {})",
-                    text(&e.data["to"]),
-                    text(&e.data["reference"]),
-                    text(&e.data["status"]),
-                    text(&e.data["status_name"]),
-                    text(&e.data["gateway_time"]),
-                    text(&e.data["smsc_id"]),
-                ),
-                k if k.starts_with("sms_") => format!(
-                    "{k} to {} — ref {}, gateway {}, {} part(s) {}",
-                    text(&e.data["to"]),
-                    text(&e.data["reference"]),
-                    text(&e.data["gateway"]),
-                    text(&e.data["parts"]),
-                    text(&e.data["coding"]),
-                ),
-                k => format!("{k} to {} — {}", text(&e.data["to"]), text(&e.data["smtp"])),
-            },
-        })
-        .collect();
+    let request_timeline = events.iter().filter_map(timeline_entry).collect();
 
     let mut embedded = Vec::new();
-    if let Some(raw) = store.raw_message(contract_id)? {
-        let sha = sha256_hex(&raw);
+    if let Some(raw) = &snapshot.raw {
+        let sha = sha256_hex(raw);
         embedded.push(Embedded {
             name: format!("contract-{}.eml", c.summary.serial),
             description: format!("{} — SHA-256 {sha}", l.original),
             mime_type: "message/rfc822".into(),
-            bytes: raw,
+            bytes: raw.clone(),
             sha256: sha,
         });
     }
 
-    let mut response_fields = vec![field(l.outcome, c.summary.state.clone())];
+    let mut response_fields = vec![field(l.outcome, c.summary.state.as_str())];
     let mut response_text = None;
-    if let Some(e) = deciding(&events) {
-        let d = &e.data;
-        match e.kind.as_str() {
-            "reply" if d["channel"] == "sms" => {
-                response_fields.extend([
-                    field(l.channel, "SMS"),
-                    field(
-                        l.responder,
-                        format!(
-                            "{} (sender as reported by the gateway: {}, to {})",
-                            text(&d["destination"]),
-                            text(&d["sender"]),
-                            text(&d["receiver"])
-                        ),
-                    ),
-                    field(l.answered_at, e.at.clone()),
-                    field(
-                        "SMS gateway",
-                        format!(
-                            "message id {}, gateway time {}",
-                            text(&d["gateway_id"]),
-                            text(&d["gateway_time"])
-                        ),
-                    ),
-                    field("Code", text(&d["code"])),
-                    field(l.decision, text(&d["decision"])),
-                ]);
-                response_text = d["response_text"].as_str().map(str::to_string);
-            }
-            "reply" => {
-                response_fields.extend([
-                    field(l.channel, text(&d["channel"])),
-                    field(
-                        l.responder,
-                        format!(
-                            "{} (envelope <{}>, for {})",
-                            text(&d["from_header"]),
-                            text(&d["envelope_from"]),
-                            text(&d["destination"])
-                        ),
-                    ),
-                    field(l.answered_at, e.at.clone()),
-                    field(
-                        l.client,
-                        format!(
-                            "{} [{}] HELO {}",
-                            text(&d["client_name"]),
-                            text(&d["client_addr"]),
-                            text(&d["helo"])
-                        ),
-                    ),
-                    field(l.queue_id, text(&d["queue_id"])),
-                    field("Message-ID", text(&d["message_id"])),
-                    field(l.received, text(&d["received"])),
-                    field(
-                        l.auth_results,
-                        format!(
-                            "DKIM: {}\nSPF: {}\nDMARC: {}",
-                            text(&d["authentication"]["dkim"]),
-                            text(&d["authentication"]["spf"]),
-                            text(&d["authentication"]["dmarc"])
-                        ),
-                    ),
-                    field(l.authenticity, text(&d["authenticity"])),
-                    field(l.decision, text(&d["decision"])),
-                ]);
-                response_text = d["response_text"].as_str().map(str::to_string);
-            }
-            "bounce" => {
-                response_fields.extend([
-                    field(l.destinations, text(&d["destination"])),
-                    field(
-                        l.diagnostic,
-                        format!(
-                            "{} {} {}",
-                            text(&d["status"]),
-                            text(&d["diagnostic"]),
-                            text(&d["reporting_mta"])
-                        ),
-                    ),
-                    field(l.answered_at, e.at.clone()),
-                ]);
-            }
-            _ => {
-                response_fields.push(field(l.deadline, text(&d["deadline_at"])));
-            }
-        }
-        if let Some(raw) = d["raw_sha256"]
-            .as_str()
-            .and_then(|h| store.blob(h).ok().flatten())
-        {
-            let sha = sha256_hex(&raw);
+    if let Some(e) = deciding(events) {
+        let (text, raw_sha256) = response(l, e, &mut response_fields);
+        response_text = text;
+        let raw = raw_sha256.and_then(|h| {
+            snapshot
+                .answers
+                .iter()
+                .find(|(sha, _)| *sha == h)
+                .map(|(_, b)| b)
+        });
+        if let Some(raw) = raw {
+            let sha = sha256_hex(raw);
             embedded.push(Embedded {
                 name: format!("answer-{}.eml", c.summary.serial),
                 description: format!("{} — SHA-256 {sha}", l.answer),
                 mime_type: "message/rfc822".into(),
-                bytes: raw,
+                bytes: raw.clone(),
                 sha256: sha,
             });
         }
     }
 
-    Ok(CertificateData {
+    CertificateData {
         language: customer.language.clone(),
         title: l.title.to_string(),
         operator: operator.to_string(),
         serial: c.summary.serial as u64,
         contract_id: c.summary.id.clone(),
-        outcome: c.summary.state.clone(),
+        outcome: c.summary.state.as_str().to_string(),
         outcome_sentence: outcome_sentence.to_string(),
         request_fields,
         contract_text: c.body_text.clone(),
@@ -403,6 +422,6 @@ pub fn build(
         response_text,
         embedded,
         chain_head: events.last().map(|e| e.hash.clone()).unwrap_or_default(),
-        issued_at: crate::store::rfc3339_now(),
-    })
+        issued_at: now.rfc3339_millis(),
+    }
 }

@@ -3,7 +3,10 @@
 //! (PAdES, [`crate::signature`]) and timestamped by a TSA (RFC 3161, [`crate::timestamp`]).
 
 pub mod build;
+pub mod issue;
 pub mod render;
+
+pub use issue::{issue, IssueError, Issued};
 
 use serde::Serialize;
 

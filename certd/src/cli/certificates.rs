@@ -36,10 +36,13 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
             let c = find_contract(store, &id)?;
             let cid = c.summary.id;
             if store.certificate_info(&cid)?.is_none() {
-                return Err(no_certificate(&cid, &c.summary.state));
+                return Err(no_certificate(&cid, c.summary.state.as_str()));
             }
             let to = if to.is_empty() {
-                crate::certificate::build::copies_to(store, &cid)?
+                let snapshot = store
+                    .snapshot(&cid)?
+                    .ok_or_else(|| Error::NotFound(format!("no contract {cid}")))?;
+                crate::certificate::build::copies_to(&snapshot)
             } else {
                 to
             };
@@ -73,7 +76,7 @@ fn stored(store: &Store, id: &str) -> Result<(String, Vec<u8>), Error> {
     let c = find_contract(store, id)?;
     let pdf = store
         .certificate(&c.summary.id)?
-        .ok_or_else(|| no_certificate(&c.summary.id, &c.summary.state))?;
+        .ok_or_else(|| no_certificate(&c.summary.id, c.summary.state.as_str()))?;
     Ok((
         format!(
             "certificate of contract {} (serial {})",

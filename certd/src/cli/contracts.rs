@@ -3,6 +3,7 @@
 use super::table::{sanitize, truncate, Table};
 use super::{find_contract, print_json, short_time, unix_to_rfc3339, ContractsCmd};
 use crate::error::Error;
+use crate::evidence::{Instant, State};
 use crate::store::{ChainError, EventRow, ListFilter, Store};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -24,11 +25,12 @@ pub(super) fn run(store: &Store, cmd: ContractsCmd) -> Result<bool, Error> {
                     return Err(Error::NotFound(format!("no customer named {name:?}")));
                 }
             }
+            // The parsers checked these already (cli/parse.rs).
             let list = store.list_contracts(&ListFilter {
-                state,
+                state: state.as_deref().and_then(State::parse),
                 customer,
-                since,
-                before: until,
+                since: since.as_deref().and_then(Instant::parse_rfc3339),
+                before: until.as_deref().and_then(Instant::parse_rfc3339),
                 destination,
                 limit: Some(limit).filter(|l| *l > 0),
             })?;
@@ -53,8 +55,8 @@ pub(super) fn run(store: &Store, cmd: ContractsCmd) -> Result<bool, Error> {
                     c.serial.to_string(),
                     c.id.clone(),
                     c.customer.clone(),
-                    c.state.clone(),
-                    short_time(&c.submitted_at),
+                    c.state.as_str().to_string(),
+                    short_time(&c.submitted_at.rfc3339_millis()),
                     c.destinations.join(","),
                     c.subject_text.clone(),
                 ]);
@@ -101,10 +103,10 @@ fn show(store: &Store, id: &str, json: bool) -> Result<bool, Error> {
     t.row(["contract", s.id.as_str()]);
     t.row(["serial", &s.serial.to_string()]);
     t.row(["customer", &format!("{} <{}>", s.customer, c.recipient)]);
-    t.row(["state", &s.state]);
-    t.row(["submitted", &s.submitted_at]);
+    t.row(["state", s.state.as_str()]);
+    t.row(["submitted", &s.submitted_at.rfc3339_millis()]);
     if let Some(d) = c.deadline_at {
-        t.row(["deadline", &unix_to_rfc3339(d)]);
+        t.row(["deadline", &d.rfc3339_seconds()]);
     }
     t.row(["from", &c.envelope_from]);
     t.row([
@@ -156,9 +158,9 @@ fn show(store: &Store, id: &str, json: bool) -> Result<bool, Error> {
     for e in &events {
         t.row([
             e.seq.to_string(),
-            short_time(&e.at),
+            short_time(&e.at.rfc3339_millis()),
             e.kind.clone(),
-            summarize(&e.data),
+            summarize(&e.data.to_value()),
         ]);
     }
     print!("{}", indent(&t.render()));
@@ -337,7 +339,7 @@ fn export(store: &Store, id: &str, dir: &Path) -> Result<(), Error> {
         "contract_id": cid,
         "serial": c.summary.serial,
         "state": c.summary.state,
-        "exported_at": crate::store::rfc3339_now(),
+        "exported_at": crate::evidence::Instant::now(),
         "exported_by": format!("certd {}", env!("CARGO_PKG_VERSION")),
         "chain": chain_json(&chain),
         "chain_rule": "hash = hex(SHA-256(\"certmail-event-v1\\n\" + prev_hash + \"\\n\" + contract_id + \"\\n\" + seq + \"\\n\" + at + \"\\n\" + kind + \"\\n\" + data_text)); the first prev_hash is 64 zeros",
@@ -377,7 +379,7 @@ fn events_json(
                 .find(|(seq, _)| *seq == e.seq)
                 .map(|(_, t)| t.as_str());
             json!({
-                "seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data,
+                "seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data.to_value(),
                 "data_text": text, "prev_hash": e.prev_hash, "hash": e.hash,
             })
         })

@@ -19,17 +19,20 @@ pub(super) fn run(store: &mut Store, cmd: CustomersCmd) -> Result<(), Error> {
             language,
             deadline,
         } => {
-            store.add_customer(&NewCustomer {
-                name: name.clone(),
-                email,
-                display_name,
-                policy: policy.into(),
-                language: language.code().into(),
-                deadline_secs: deadline as i64,
-                smtp_logins,
-                dkim_domains,
-                phones,
-            })?;
+            store.add_customer(
+                &NewCustomer {
+                    name: name.clone(),
+                    email,
+                    display_name,
+                    policy: policy.into(),
+                    language: language.code().into(),
+                    deadline_secs: deadline as i64,
+                    smtp_logins,
+                    dkim_domains,
+                    phones,
+                },
+                crate::evidence::Instant::now(),
+            )?;
             eprintln!("customer {name} added");
             Ok(())
         }

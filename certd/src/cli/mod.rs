@@ -442,10 +442,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Error> {
 
 /// Unix seconds as RFC 3339 UTC, for display.
 fn unix_to_rfc3339(secs: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
-    )
-    .to_string()
+    crate::evidence::Instant::from_unix_secs(secs).rfc3339_seconds()
 }
 
 /// A stored RFC 3339 time with milliseconds, shortened to seconds for tables.

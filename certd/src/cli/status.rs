@@ -4,7 +4,8 @@ use super::table::Table;
 use super::{print_json, unix_to_rfc3339};
 use crate::config::Config;
 use crate::error::Error;
-use crate::store::{unix_now, Store};
+use crate::evidence::Instant;
+use crate::store::Store;
 use certmail_protocol::{read_frame, write_frame, Request, Response};
 use serde_json::json;
 use std::os::unix::net::UnixStream;
@@ -61,7 +62,7 @@ pub(super) fn run(
     max_attempts: i64,
     json: bool,
 ) -> Result<bool, Error> {
-    let now = unix_now();
+    let now = Instant::now();
     let h = store.health(now)?;
     let socket = ping(&config.socket);
     let mut problems = Vec::new();
@@ -73,7 +74,7 @@ pub(super) fn run(
     }
     let overdue = h
         .outbox_oldest_due_at
-        .map(|t| now - t)
+        .map(|t| now.unix_secs() - t)
         .filter(|age| *age > stuck_after as i64);
     if let Some(age) = overdue {
         problems.push(format!(

@@ -17,7 +17,7 @@
 
 use crate::config::{SecretIn, SmsConfig};
 use crate::error::Error;
-use crate::outbox::lock;
+use crate::store::lock;
 use crate::store::{DlrOutcome, DlrReport, MoOutcome, MoReport, Store};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -709,7 +709,8 @@ mod tests {
 
     fn callbacks(secret: &str, secret_in: SecretIn) -> (Callbacks, String) {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let mut sub = submission("k1");
         sub.destinations = vec![Destination::Phone(PHONE.into())];
         let id = match s.submit(&sub).unwrap() {
@@ -742,7 +743,13 @@ mod tests {
     }
 
     fn state(store: &Arc<Mutex<Store>>, id: &str) -> String {
-        lock(store).contract(id).unwrap().unwrap().summary.state
+        lock(store)
+            .contract(id)
+            .unwrap()
+            .unwrap()
+            .summary
+            .state
+            .to_string()
     }
 
     fn inbound_sms(store: &Arc<Mutex<Store>>) -> i64 {

@@ -39,6 +39,14 @@ pub enum Coding {
 }
 
 impl Coding {
+    /// As recorded in the evidence.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Gsm7 => "gsm7",
+            Coding::Ucs2 => "ucs2",
+        }
+    }
+
     /// Kannel's `coding` parameter: 0 = 7-bit, 2 = UCS-2.
     pub fn kannel(self) -> u8 {
         match self {
@@ -121,6 +129,33 @@ pub fn find_codes(text: &str) -> Vec<String> {
         .map(|w| w.to_ascii_uppercase())
         .filter(|w| is_code(w))
         .collect()
+}
+
+/// What an inbound SMS says before the store matches it: its identity across the gateway's
+/// retries, its sender in E.164 and the words shaped like a contract code.
+pub fn read(m: &crate::store::MoReport) -> crate::store::SmsReading {
+    use sha2::Digest;
+    let dedupe_key = match &m.gateway_id {
+        Some(id) if !id.is_empty() => format!("gw:{id}"),
+        _ => {
+            let mut h = sha2::Sha256::new();
+            for part in [
+                m.sender.as_str(),
+                m.receiver.as_deref().unwrap_or(""),
+                m.gateway_time.as_deref().unwrap_or(""),
+                m.text.as_str(),
+            ] {
+                h.update(part.as_bytes());
+                h.update([0]);
+            }
+            format!("sha256:{}", hex::encode(h.finalize()))
+        }
+    };
+    crate::store::SmsReading {
+        dedupe_key,
+        sender: normalize_number(&m.sender),
+        codes: find_codes(&m.text),
+    }
 }
 
 /// A sender number as the gateway passed it, in E.164 (`+34600111222`), or `None` when it is

@@ -5,14 +5,14 @@
 //! reads an index (see `schema_v5.sql`) or a bounded number of rows.
 
 use super::contracts::append_event;
-use super::outbox::enqueue;
-use super::{unix_now, Customer, Store};
+use super::outbox::{enqueue, Job};
+use super::{Customer, Store};
 use crate::error::Error;
-use crate::outbox::Effect;
+use crate::evidence::event::CertificateResend;
+use crate::evidence::{EventData, Instant};
 use certmail_protocol::CustomerPolicy;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// What `customers set` changes; `None` and empty lists leave a field as it is.
@@ -299,16 +299,16 @@ impl Store {
             .optional()?)
     }
 
-    /// Queues one more copy of an issued certificate to each address in `to`, and records the
-    /// request as a `certificate_resend` event, in one transaction. Each copy gets a fresh
-    /// idempotency key (the earlier copies' keys are taken, and the key is also the mail's
-    /// Message-ID, which must differ from the first copy's). Returns the keys.
-    pub fn resend_certificate(
+    /// Queues more copies of an issued certificate (idempotency key, job) and records the
+    /// request (`certificate_resend`), in one transaction.
+    pub fn queue_certificate_copies(
         &mut self,
         contract_id: &str,
-        to: &[String],
-    ) -> Result<Vec<String>, Error> {
-        if to.is_empty() {
+        copies: &[(String, Job)],
+        resend: &CertificateResend,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if copies.is_empty() {
             return Err(Error::Invalid("no recipient for the certificate".into()));
         }
         self.write(|tx| {
@@ -324,35 +324,21 @@ impl Store {
                     "contract {contract_id} has no certificate yet"
                 )));
             }
-            let batch = super::contracts::new_token();
-            let now = unix_now();
-            let mut keys = Vec::with_capacity(to.len());
-            for address in to {
-                let key = format!("certificate-copy:{contract_id}:{address}:resend:{batch}");
-                enqueue(
-                    tx,
-                    Some(contract_id),
-                    &key,
-                    &Effect::CertificateCopy {
-                        contract_id: contract_id.into(),
-                        to: address.clone(),
-                    },
-                    now,
-                )?;
-                keys.push(key);
+            for (key, job) in copies {
+                enqueue(tx, Some(contract_id), key, job, now)?;
             }
             append_event(
                 tx,
                 contract_id,
-                "certificate_resend",
-                &json!({ "to": to, "keys": keys, "by": "admin" }),
-            )?;
-            Ok(keys)
+                &EventData::CertificateResend(resend.clone()),
+                now,
+            )
         })
     }
 
     /// The figures of `certd status` at time `now` (Unix seconds).
-    pub fn health(&self, now: i64) -> Result<Health, Error> {
+    pub fn health(&self, now: Instant) -> Result<Health, Error> {
+        let now = now.unix_secs();
         let c = self.conn();
         let schema_version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let (customers, customers_active): (i64, i64) = c.query_row(
@@ -436,7 +422,8 @@ mod tests {
 
     fn store() -> Store {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         s
     }
 
@@ -508,14 +495,22 @@ mod tests {
             s.resend_certificate(&id, &["x@example.test".into()]),
             Err(Error::NotFound(_))
         ));
-        s.store_certificate(
-            &id,
-            b"%PDF",
-            "h",
-            &json!({}),
-            &["alice@example.test".into()],
-        )
-        .unwrap();
+        let issued = crate::evidence::event::CertificateIssued {
+            sha256: "s".into(),
+            size: 4,
+            chain_head: "h".into(),
+            timestamp: None,
+            copies_to: vec!["alice@example.test".into()],
+        };
+        let copy = (
+            "certificate-copy:1".to_string(),
+            Job::CertificateCopy {
+                contract_id: id.clone(),
+                to: "alice@example.test".into(),
+            },
+        );
+        s.store_certificate(&id, b"%PDF", &issued, &[copy], Instant::now())
+            .unwrap();
         let first = s
             .resend_certificate(&id, &["x@example.test".into()])
             .unwrap();
@@ -541,14 +536,14 @@ mod tests {
     #[test]
     fn health_counts_states_and_the_outbox() {
         let mut s = store();
-        let now = unix_now();
-        let h = s.health(now).unwrap();
+        let now = Instant::now().unix_secs();
+        let h = s.health(Instant::from_unix_secs(now)).unwrap();
         assert_eq!(h.contracts, 0);
         assert_eq!(h.outbox_pending, 0);
         assert_eq!(h.last_event_at, None);
         s.submit(&submission("k1")).unwrap();
         s.submit(&submission("k2")).unwrap();
-        let h = s.health(now + 10).unwrap();
+        let h = s.health(Instant::from_unix_secs(now + 10)).unwrap();
         assert_eq!(h.contracts, 2);
         assert_eq!(h.contracts_by_state.get("requested"), Some(&2));
         // A receipt and a request per contract, all due.
@@ -557,9 +552,10 @@ mod tests {
         assert!(h.outbox_oldest_due_at.is_some_and(|t| t <= now + 10));
         assert!(h.last_event_at.is_some());
         assert!(h.schema_version >= 5);
-        let leased = s.lease_due(1, 60).unwrap();
-        s.reschedule(leased[0].id, 300, "smtp down").unwrap();
-        let h = s.health(now + 10).unwrap();
+        let leased = s.lease_due(1, 60, Instant::now()).unwrap();
+        s.reschedule(leased[0].id, Instant::now().plus_secs(300), "smtp down")
+            .unwrap();
+        let h = s.health(Instant::from_unix_secs(now + 10)).unwrap();
         assert_eq!(h.outbox_failing_total, 1);
         assert_eq!(h.outbox_failing[0].last_error.as_deref(), Some("smtp down"));
         assert_eq!(h.outbox_due, 3);

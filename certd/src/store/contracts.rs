@@ -1,21 +1,15 @@
 //! Contracts, their parts and their event log.
 
 use super::chain::{event_hash, ChainError, GENESIS};
-use super::lifecycle::apply;
-use super::outbox::enqueue;
-use super::{rfc3339_now, unix_now, Store};
+use super::{columns, Store};
 use crate::error::Error;
-use crate::lifecycle::Event;
-use crate::outbox::Effect;
+use crate::evidence::event::Submitted;
+use crate::evidence::{EventData, Instant, State};
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{AuthMethod, Committed, Destination, Limits, Refusal, Submission};
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-
-/// The state of a freshly stored contract.
-pub const STATE_RECEIVED: &str = "received";
 
 /// What a submission is checked against before it is stored. The milter ran the same checks
 /// (the same functions of the protocol crate); certd repeats them so that nothing it stores
@@ -35,14 +29,35 @@ pub enum SubmitOutcome {
     Refused(Refusal),
 }
 
+/// The secrets a new contract is stored with, drawn by the caller (the store draws nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Minted {
+    pub contract_id: String,
+    /// One per destination, in order: reply token, bounce token, ENVID secret.
+    pub destinations: Vec<[String; 3]>,
+}
+
+/// What inserting a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored; the caller starts its lifecycle and queues the receipt.
+    New {
+        committed: Committed,
+        customer_email: String,
+        language: String,
+    },
+    /// Refused, or already stored (a retry).
+    Done(SubmitOutcome),
+}
+
 /// One line of `contracts list`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContractSummary {
     pub id: String,
     pub serial: i64,
     pub customer: String,
-    pub state: String,
-    pub submitted_at: String,
+    pub state: State,
+    pub submitted_at: Instant,
     pub subject_text: String,
     pub destinations: Vec<String>,
 }
@@ -66,8 +81,9 @@ pub struct ContractRow {
     pub helo: Option<String>,
     pub raw_sha256: String,
     pub raw_size: i64,
-    /// Unix seconds; set once the request phase started.
-    pub deadline_at: Option<i64>,
+    /// Set once the request phase started; Unix seconds in JSON, as stored.
+    #[serde(serialize_with = "unix_secs")]
+    pub deadline_at: Option<Instant>,
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -79,26 +95,37 @@ pub struct AttachmentRow {
     pub sha256: String,
 }
 
+fn unix_secs<S: Serializer>(t: &Option<Instant>, s: S) -> Result<S::Ok, S::Error> {
+    t.map(Instant::unix_secs).serialize(s)
+}
+
+/// One event of a contract's chain, typed; `text` is the exact stored (hashed) data.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EventRow {
     pub seq: i64,
-    pub at: String,
+    pub at: Instant,
     pub kind: String,
-    pub data: serde_json::Value,
+    #[serde(serialize_with = "data_value")]
+    pub data: EventData,
+    #[serde(skip)]
+    pub text: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+fn data_value<S: Serializer>(d: &EventData, s: S) -> Result<S::Ok, S::Error> {
+    d.to_value().serialize(s)
 }
 
 /// Filters of `contracts list`; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub customer: Option<String>,
-    /// Submitted at or after this time: RFC 3339 UTC with milliseconds, the stored format,
-    /// so that text order is time order.
-    pub since: Option<String>,
-    /// Submitted strictly before this time (same format).
-    pub before: Option<String>,
+    /// Submitted at or after this time.
+    pub since: Option<Instant>,
+    /// Submitted strictly before this time.
+    pub before: Option<Instant>,
     /// One of the destinations is this address (email: case-insensitive) or phone number.
     pub destination: Option<String>,
     pub limit: Option<u32>,
@@ -112,36 +139,21 @@ fn refusal(code: u16, enhanced: &str, text: String) -> SubmitOutcome {
     })
 }
 
-/// 128 random bits, RFC 4648 base32 lower-case without padding (26 characters).
-fn random_base32() -> String {
-    let bytes: [u8; 16] = rand::random();
-    data_encoding::BASE32_NOPAD
-        .encode(&bytes)
-        .to_ascii_lowercase()
-}
-
-fn new_contract_id() -> String {
-    random_base32()
-}
-
-/// A reply token, bounce token or envelope-id secret: as unguessable as the contract id, and
-/// independent of it, so that knowing one contract's id or another token reveals nothing.
-pub(crate) fn new_token() -> String {
-    random_base32()
-}
-
-/// One submission inside the caller's transaction: the body of [`Store::submit`].
-fn submit_in(
+/// Checks and stores one submission inside the caller's transaction, with its `submitted`
+/// event; the caller starts the lifecycle of a new one.
+pub(crate) fn insert_submission(
     tx: &Transaction<'_>,
     s: &Submission,
     intake: &Intake,
-) -> Result<SubmitOutcome, Error> {
+    minted: &Minted,
+    now: Instant,
+) -> Result<Inserted, Error> {
     if s.destinations.is_empty() {
-        return Ok(refusal(
+        return Ok(Inserted::Done(refusal(
             550,
             "5.1.3",
             "the submission names no destination".into(),
-        ));
+        )));
     }
     let customer: Option<(i64, bool, String, String)> = tx
         .query_row(
@@ -151,18 +163,18 @@ fn submit_in(
         )
         .optional()?;
     let Some((customer_id, active, customer_email, language)) = customer else {
-        return Ok(refusal(
+        return Ok(Inserted::Done(refusal(
             550,
             "5.7.1",
             format!("{} is not a certmail customer", s.recipient),
-        ));
+        )));
     };
     if !active {
-        return Ok(refusal(
+        return Ok(Inserted::Done(refusal(
             550,
             "5.7.1",
             format!("the certmail customer {} is disabled", s.recipient),
-        ));
+        )));
     }
     let existing: Option<(String, i64)> = tx
         .query_row(
@@ -172,17 +184,24 @@ fn submit_in(
         )
         .optional()?;
     if let Some((contract_id, serial)) = existing {
-        return Ok(SubmitOutcome::Committed(Committed {
+        return Ok(Inserted::Done(SubmitOutcome::Committed(Committed {
             contract_id,
             serial: serial as u64,
             duplicate: true,
-        }));
+        })));
     }
     if let Err(v) = intake.limits.check_submission(s) {
-        return Ok(SubmitOutcome::Refused(v.refusal()));
+        return Ok(Inserted::Done(SubmitOutcome::Refused(v.refusal())));
     }
     if let Some(refusal) = not_a_counterparty(tx, s, intake, customer_id, &customer_email)? {
-        return Ok(SubmitOutcome::Refused(refusal));
+        return Ok(Inserted::Done(SubmitOutcome::Refused(refusal)));
+    }
+    if minted.destinations.len() != s.destinations.len() {
+        return Err(Error::Invalid(format!(
+            "{} secrets minted for {} destinations",
+            minted.destinations.len(),
+            s.destinations.len()
+        )));
     }
 
     let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
@@ -195,8 +214,7 @@ fn submit_in(
         [],
         |r| r.get(0),
     )?;
-    let id = new_contract_id();
-    let now = rfc3339_now();
+    let id = minted.contract_id.clone();
     let (auth_method, auth_identity) = match &s.auth {
         AuthMethod::SmtpAuth { login, .. } => ("smtp-auth", login.clone()),
         AuthMethod::Dkim { domain, selector } => ("dkim", format!("d={domain}; s={selector}")),
@@ -212,8 +230,8 @@ fn submit_in(
             id,
             serial,
             customer_id,
-            STATE_RECEIVED,
-            now,
+            State::Received,
+            now.rfc3339_millis(),
             s.recipient,
             s.envelope_from,
             s.from_header,
@@ -232,7 +250,9 @@ fn submit_in(
             s.dedupe_key,
         ],
     )?;
-    for (i, d) in s.destinations.iter().enumerate() {
+    for (i, (d, [token, bounce_token, envid])) in
+        s.destinations.iter().zip(&minted.destinations).enumerate()
+    {
         let (kind, addr) = match d {
             Destination::Email(a) => ("email", a),
             Destination::Phone(p) => ("phone", p),
@@ -240,7 +260,7 @@ fn submit_in(
         tx.execute(
             "INSERT INTO destinations (contract_id, position, kind, address, token, bounce_token, envid)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, i as i64, kind, addr, new_token(), new_token(), new_token()],
+            params![id, i as i64, kind, addr, token, bounce_token, envid],
         )?;
     }
     for (i, a) in s.attachments.iter().enumerate() {
@@ -257,49 +277,32 @@ fn submit_in(
             ],
         )?;
     }
-    append_event(
-        tx,
-        &id,
-        "submitted",
-        &json!({
-            "serial": serial,
-            "recipient": s.recipient,
-            "auth": s.auth,
-            "envelope_from": s.envelope_from,
-            "from_header": s.from_header,
-            "message_id": s.message_id,
-            "queue_id": s.queue_id,
-            "client_addr": s.client_addr,
-            "client_name": s.client_name,
-            "helo": s.helo,
-            "destinations": s.destinations,
-            "attachments": s.attachments,
-            "raw_sha256": raw_sha256,
-            "raw_size": s.raw.len(),
-        }),
-    )?;
-    enqueue(
-        tx,
-        Some(&id),
-        &format!("receipt:{id}"),
-        &Effect::Receipt {
-            contract_id: id.clone(),
-            to: customer_email,
-            language,
+    let submitted = EventData::Submitted(Submitted {
+        serial,
+        recipient: s.recipient.clone(),
+        auth: s.auth.clone(),
+        envelope_from: s.envelope_from.clone(),
+        from_header: s.from_header.clone(),
+        message_id: s.message_id.clone(),
+        queue_id: s.queue_id.clone(),
+        client_addr: s.client_addr.clone(),
+        client_name: s.client_name.clone(),
+        helo: s.helo.clone(),
+        destinations: s.destinations.clone(),
+        attachments: s.attachments.clone(),
+        raw_sha256,
+        raw_size: s.raw.len() as u64,
+    });
+    append_event(tx, &id, &submitted, now)?;
+    Ok(Inserted::New {
+        committed: Committed {
+            contract_id: id,
+            serial: serial as u64,
+            duplicate: false,
         },
-        unix_now(),
-    )?;
-    // Same transaction: a stored contract is always a requested one.
-    if let Err(illegal) = apply(tx, &id, &Event::Start, "requested", json!({}), "")? {
-        return Err(Error::Database(format!(
-            "cannot start contract {id}: {illegal}"
-        )));
-    }
-    Ok(SubmitOutcome::Committed(Committed {
-        contract_id: id,
-        serial: serial as u64,
-        duplicate: false,
-    }))
+        customer_email,
+        language,
+    })
 }
 
 /// The refusal for a destination that is the contract service or the customer itself.
@@ -336,34 +339,9 @@ fn not_a_counterparty(
 }
 
 impl Store {
-    /// Stores a submission durably, or refuses it. Idempotent on `dedupe_key`: an SMTP retry
-    /// of a committed message returns the existing contract with `duplicate: true`.
-    pub fn submit(&mut self, s: &Submission) -> Result<SubmitOutcome, Error> {
-        let intake = self.intake.clone();
-        self.write(|tx| submit_in(tx, s, &intake))
-    }
-
-    /// Stores several submissions in one transaction, so one fsync commits them all (group
-    /// commit: see `server::Committer`). Each runs in its own savepoint: a refusal or an error
-    /// in one leaves the others intact. The outer `Err` means nothing was committed.
-    pub fn submit_batch(
-        &mut self,
-        batch: &[&Submission],
-    ) -> Result<Vec<Result<SubmitOutcome, Error>>, Error> {
-        let intake = self.intake.clone();
-        self.write(|tx| {
-            let mut out = Vec::with_capacity(batch.len());
-            for s in batch {
-                tx.execute_batch("SAVEPOINT submission")?;
-                let one = submit_in(tx, s, &intake);
-                if one.is_err() {
-                    tx.execute_batch("ROLLBACK TO submission")?;
-                }
-                tx.execute_batch("RELEASE submission")?;
-                out.push(one);
-            }
-            Ok(out)
-        })
+    /// What submissions are checked against.
+    pub(crate) fn intake(&self) -> &Intake {
+        &self.intake
     }
 
     pub fn list_contracts(&self, f: &ListFilter) -> Result<Vec<ContractSummary>, Error> {
@@ -380,7 +358,7 @@ impl Store {
                 serial: r.get(1)?,
                 customer: r.get(2)?,
                 state: r.get(3)?,
-                submitted_at: r.get(4)?,
+                submitted_at: columns::instant(r, 4)?,
                 subject_text: r.get(5)?,
                 destinations: Vec::new(),
             })
@@ -420,7 +398,7 @@ impl Store {
                             serial: r.get(1)?,
                             customer: r.get(2)?,
                             state: r.get(3)?,
-                            submitted_at: r.get(4)?,
+                            submitted_at: columns::instant(r, 4)?,
                             subject_text: r.get(5)?,
                             destinations: Vec::new(),
                         },
@@ -438,7 +416,7 @@ impl Store {
                         helo: r.get(17)?,
                         raw_sha256: r.get(18)?,
                         raw_size: r.get(19)?,
-                        deadline_at: r.get(20)?,
+                        deadline_at: columns::unix_secs(r, 20)?,
                         attachments: Vec::new(),
                     })
                 },
@@ -480,12 +458,15 @@ impl Store {
              WHERE contract_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([contract_id], |r| {
-            let data: String = r.get(3)?;
+            let at: String = r.get(1)?;
+            let kind: String = r.get(2)?;
+            let text: String = r.get(3)?;
             Ok(EventRow {
                 seq: r.get(0)?,
-                at: r.get(1)?,
-                kind: r.get(2)?,
-                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+                at: Instant::parse_rfc3339(&at).unwrap_or_default(),
+                data: typed_or_kept(&kind, &text),
+                kind,
+                text,
                 prev_hash: r.get(4)?,
                 hash: r.get(5)?,
             })
@@ -537,19 +518,20 @@ impl Store {
 /// Only the filters given become SQL, so that SQLite can pick the index that serves them (a
 /// "?n IS NULL OR col = ?n" form would hide every index behind the OR). The clauses are fixed
 /// text; every value is a bound parameter.
-fn list_query(f: &ListFilter) -> (String, Vec<&str>) {
+fn list_query(f: &ListFilter) -> (String, Vec<String>) {
     let mut clauses: Vec<&str> = Vec::new();
-    let mut values: Vec<&str> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    // Times as stored: RFC 3339 with milliseconds, whose text order is time order.
     let filters = [
-        (&f.state, "c.state = ?"),
+        (f.state.map(|s| s.as_str().to_string()), "c.state = ?"),
         (
-            &f.customer,
+            f.customer.clone(),
             "c.customer_id = (SELECT id FROM customers WHERE name = ?)",
         ),
-        (&f.since, "c.submitted_at >= ?"),
-        (&f.before, "c.submitted_at < ?"),
+        (f.since.map(Instant::rfc3339_millis), "c.submitted_at >= ?"),
+        (f.before.map(Instant::rfc3339_millis), "c.submitted_at < ?"),
         (
-            &f.destination,
+            f.destination.clone(),
             "c.id IN (SELECT d.contract_id FROM destinations d WHERE d.address = ? COLLATE NOCASE)",
         ),
     ];
@@ -578,12 +560,25 @@ fn list_query(f: &ListFilter) -> (String, Vec<&str>) {
     (sql, values)
 }
 
+/// An event's typed data; data of a known kind but an unknown shape (a damaged or foreign
+/// row) is kept as it is, so that reading a contract never fails on one event.
+fn typed_or_kept(kind: &str, text: &str) -> EventData {
+    EventData::parse(kind, text).unwrap_or_else(|e| {
+        log::warn!("{e}");
+        EventData::Other {
+            kind: kind.to_string(),
+            data: serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+        }
+    })
+}
+
 /// Appends one event to a contract's chain inside the caller's transaction.
 pub(crate) fn append_event(
     tx: &Transaction<'_>,
     contract_id: &str,
-    kind: &str,
-    data: &serde_json::Value,
+    data: &EventData,
+    now: Instant,
 ) -> Result<(), Error> {
     let last: Option<(i64, String)> = tx
         .query_row(
@@ -596,9 +591,10 @@ pub(crate) fn append_event(
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_string()),
     };
-    let at = rfc3339_now();
-    let data = data.to_string();
-    let hash = event_hash(&prev, contract_id, seq, &at, kind, &data);
+    let at = now.rfc3339_millis();
+    let kind = data.kind();
+    let data = data.to_json();
+    let hash = event_hash(&prev, contract_id, seq, &at, &kind, &data);
     tx.execute(
         "INSERT INTO events (contract_id, seq, at, kind, data, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -616,7 +612,9 @@ pub(crate) mod tests {
     #[test]
     fn a_batch_commits_each_submission_on_its_own_terms() {
         let mut store = Store::open_in_memory().unwrap();
-        store.add_customer(&alice()).unwrap();
+        store
+            .add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let a = submission("a");
         let mut stranger = submission("b");
         stranger.customer = "mallory".into();
@@ -675,7 +673,8 @@ pub(crate) mod tests {
 
     fn store() -> Store {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         s
     }
 
@@ -701,7 +700,7 @@ pub(crate) mod tests {
         let mut c = alice();
         c.phones = vec!["+34600999888".into()];
         c.smtp_logins.push("Legal@Alice.Example".into());
-        s.add_customer(&c).unwrap();
+        s.add_customer(&c, crate::evidence::Instant::now()).unwrap();
         s.set_intake(Intake {
             limits: Limits::default(),
             service_domains: vec!["certmail.example".into()],
@@ -842,7 +841,11 @@ pub(crate) mod tests {
         let c = committed(s.submit(&submission("k1")).unwrap());
         {
             let tx = s.conn.transaction().unwrap();
-            append_event(&tx, &c.contract_id, "note", &json!({"n": 2})).unwrap();
+            let note = EventData::Other {
+                kind: "note".into(),
+                data: serde_json::json!({"n": 2}),
+            };
+            append_event(&tx, &c.contract_id, &note, Instant::now()).unwrap();
             tx.commit().unwrap();
         }
         assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(3));
@@ -876,7 +879,7 @@ pub(crate) mod tests {
         committed(s.submit(&sub).unwrap());
         let all = s.list_contracts(&ListFilter::default()).unwrap();
         assert_eq!(all.len(), 2);
-        let t = all[0].submitted_at.clone();
+        let t = all[0].submitted_at;
         let serials = |f: ListFilter| -> Vec<i64> {
             s.list_contracts(&f)
                 .unwrap()
@@ -894,18 +897,18 @@ pub(crate) mod tests {
         assert!(serials(by_dest("dave@example.test")).is_empty());
         // `since` is inclusive, `before` exclusive: the newest contract's own time splits.
         let f = ListFilter {
-            since: Some(t.clone()),
+            since: Some(t),
             ..Default::default()
         };
         assert_eq!(serials(f)[0], 2);
         let f = ListFilter {
-            before: Some(t.clone()),
+            before: Some(t),
             ..Default::default()
         };
         assert!(!serials(f).contains(&2));
         let f = ListFilter {
-            since: Some("2000-01-01T00:00:00.000Z".into()),
-            before: Some("2000-01-02T00:00:00.000Z".into()),
+            since: Instant::parse_rfc3339("2000-01-01T00:00:00.000Z"),
+            before: Instant::parse_rfc3339("2000-01-02T00:00:00.000Z"),
             ..Default::default()
         };
         assert!(serials(f).is_empty());
@@ -924,19 +927,20 @@ pub(crate) mod tests {
     fn list_queries_read_an_index_instead_of_sorting_everything() {
         let s = store();
         let some = || Some("x".to_string());
+        let at = || Some(Instant::from_unix_secs(1));
         let filters = [
             ListFilter::default(),
             ListFilter {
-                state: some(),
+                state: Some(State::Accepted),
                 ..Default::default()
             },
             ListFilter {
-                since: some(),
+                since: at(),
                 ..Default::default()
             },
             ListFilter {
-                before: some(),
-                state: some(),
+                before: at(),
+                state: Some(State::Accepted),
                 ..Default::default()
             },
             ListFilter {
@@ -982,7 +986,7 @@ pub(crate) mod tests {
         let mut s = store();
         committed(s.submit(&submission("k1")).unwrap());
         let f = ListFilter {
-            state: Some("accepted".into()),
+            state: Some(State::Accepted),
             ..Default::default()
         };
         assert!(s.list_contracts(&f).unwrap().is_empty());

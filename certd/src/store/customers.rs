@@ -1,8 +1,9 @@
 //! The customer whitelist (claim 2 of the patent: only addresses in the database of valid
 //! customers may generate certificates).
 
-use super::{rfc3339_now, Store};
+use super::Store;
 use crate::error::Error;
+use crate::evidence::Instant;
 use certmail_protocol::counterparty::e164;
 use certmail_protocol::{CustomerInfo, CustomerPolicy};
 use rusqlite::{params, OptionalExtension};
@@ -92,7 +93,7 @@ pub fn validate_customer_name(name: &str) -> Result<(), Error> {
 }
 
 impl Store {
-    pub fn add_customer(&mut self, c: &NewCustomer) -> Result<(), Error> {
+    pub fn add_customer(&mut self, c: &NewCustomer, now: Instant) -> Result<(), Error> {
         validate_customer_name(&c.name)?;
         if !c.email.contains('@') {
             return Err(Error::Invalid(format!(
@@ -150,7 +151,7 @@ impl Store {
                     policy_str(c.policy),
                     c.language,
                     c.deadline_secs,
-                    rfc3339_now()
+                    now.rfc3339_millis()
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -339,7 +340,8 @@ pub(crate) mod tests {
     #[test]
     fn add_show_disable() {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let info = s.customer_info("alice").unwrap().unwrap();
         assert!(info.active);
         assert_eq!(info.smtp_logins, vec!["alice"]);
@@ -358,7 +360,7 @@ pub(crate) mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let mut c = alice();
         c.phones = vec!["+34 600 999 888".into()];
-        s.add_customer(&c).unwrap();
+        s.add_customer(&c, crate::evidence::Instant::now()).unwrap();
         let info = s.customer_info("alice").unwrap().unwrap();
         assert_eq!(info.phones, vec!["+34600999888"]);
         assert_eq!(info.email.as_deref(), Some("alice@example.test"));
@@ -382,25 +384,38 @@ pub(crate) mod tests {
         let mut c = alice();
         c.name = "bob".into();
         c.phones = vec!["call me".into()];
-        assert!(matches!(s.add_customer(&c), Err(Error::Invalid(_))));
+        assert!(matches!(
+            s.add_customer(&c, crate::evidence::Instant::now()),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]
     fn duplicate_and_bad_customers_are_refused() {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
-        assert!(matches!(s.add_customer(&alice()), Err(Error::Conflict(_))));
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
+        assert!(matches!(
+            s.add_customer(&alice(), crate::evidence::Instant::now()),
+            Err(Error::Conflict(_))
+        ));
         for bad in ["", "Alice", "a+b", "reply+x", ".a", "postmaster", "a b"] {
             let mut c = alice();
             c.name = bad.into();
             assert!(
-                matches!(s.add_customer(&c), Err(Error::Invalid(_))),
+                matches!(
+                    s.add_customer(&c, crate::evidence::Instant::now()),
+                    Err(Error::Invalid(_))
+                ),
                 "{bad:?} accepted"
             );
         }
         let mut c = alice();
         c.name = "nologin".into();
         c.smtp_logins.clear();
-        assert!(matches!(s.add_customer(&c), Err(Error::Invalid(_))));
+        assert!(matches!(
+            s.add_customer(&c, crate::evidence::Instant::now()),
+            Err(Error::Invalid(_))
+        ));
     }
 }

@@ -1,33 +1,44 @@
-//! Applying lifecycle events: load the contract, run the pure transition, and write the new
-//! state, the event and the effects in the caller's transaction.
+//! The rows the lifecycle reads and writes: a contract's facts (state, destinations, bounces,
+//! clarifications sent), its transitions, answers received, and the tokens that find them.
 
-use super::contracts::append_event;
-use super::outbox::enqueue;
-use super::{rfc3339_now, unix_now, Store};
+use super::Store;
 use crate::error::Error;
-use crate::lifecycle::{self, Contract, Effect, Event, Illegal, Policy, Standing, State};
-use crate::outbox::Effect as Outgoing;
+use crate::evidence::{Instant, State};
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde_json::{json, Value};
 
-fn load(tx: &Transaction<'_>, id: &str) -> Result<Contract, Error> {
-    let (state, deadline_at): (String, Option<i64>) = tx
+/// What the lifecycle needs to know about a contract, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Facts {
+    pub state: State,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub bounced: Vec<String>,
+    pub deadline_at: Option<Instant>,
+    /// Clarification requests already queued, per destination.
+    pub clarifications: Vec<(String, u32)>,
+    /// The customer's answer period.
+    pub deadline_secs: i64,
+}
+
+/// Loads the facts of contract `id` in the caller's transaction.
+pub(crate) fn load_facts(tx: &Transaction<'_>, id: &str) -> Result<Facts, Error> {
+    let (state, deadline_at, deadline_secs): (State, Option<i64>, i64) = tx
         .query_row(
-            "SELECT state, deadline_at FROM contracts WHERE id = ?1",
+            "SELECT c.state, c.deadline_at, cu.deadline_secs
+             FROM contracts c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no contract {id}")))?;
-    let state = State::parse(&state)
-        .ok_or_else(|| Error::Database(format!("contract {id} has unknown state {state:?}")))?;
-    let mut c = Contract {
+    let mut c = Facts {
         state,
         emails: Vec::new(),
         phones: Vec::new(),
         bounced: Vec::new(),
-        deadline_at,
+        deadline_at: deadline_at.map(Instant::from_unix_secs),
         clarifications: Vec::new(),
+        deadline_secs,
     };
     let mut stmt = tx.prepare(
         "SELECT kind, address, bounced_at IS NOT NULL FROM destinations
@@ -57,7 +68,8 @@ fn load(tx: &Transaction<'_>, id: &str) -> Result<Contract, Error> {
     Ok(c)
 }
 
-/// Clarification requests already queued for one destination (their outbox keys, below).
+/// Clarification requests already queued for one destination, counted by their outbox keys
+/// (`clarification:<id>:<address>:…`, `sms-clarification:<id>:<address>:…`).
 fn clarifications_sent(
     tx: &Transaction<'_>,
     id: &str,
@@ -76,7 +88,8 @@ fn clarifications_sent(
     )?)
 }
 
-fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
+/// The reply token of one destination.
+pub(crate) fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
     tx.query_row(
         "SELECT token FROM destinations WHERE contract_id = ?1 AND address = ?2 COLLATE NOCASE",
         params![id, address],
@@ -87,165 +100,85 @@ fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Err
     .ok_or_else(|| Error::Database(format!("contract {id}: no reply token for {address}")))
 }
 
-/// Applies `event` to contract `id`. The event is recorded as `kind` with `evidence`, whether
-/// it applies or not: an answer that comes too late is evidence too (`<kind>_ignored`).
-pub(crate) fn apply(
+/// Writes a transition: the new state, the deadline when it starts the clock, and the
+/// destination a bounce marks as failed.
+pub(crate) fn save_transition(
     tx: &Transaction<'_>,
     id: &str,
-    event: &Event,
-    kind: &str,
-    evidence: Value,
-    effect_salt: &str,
-) -> Result<Result<State, Illegal>, Error> {
-    let contract = load(tx, id)?;
-    let (next, effects) = match lifecycle::step(&contract, event, &Policy::default()) {
-        Ok(x) => x,
-        Err(illegal) => {
-            let mut data = evidence;
-            data["ignored"] = json!(illegal.to_string());
-            append_event(tx, id, &format!("{kind}_ignored"), &data)?;
-            return Ok(Err(illegal));
-        }
-    };
+    state: State,
+    deadline_at: Option<Instant>,
+    bounced: Option<&str>,
+    now: Instant,
+) -> Result<(), Error> {
     tx.execute(
         "UPDATE contracts SET state = ?1 WHERE id = ?2",
-        params![next.as_str(), id],
+        params![state, id],
     )?;
-    let mut data = evidence;
-    data["state"] = json!(next.as_str());
-    if matches!(event, Event::Start) {
-        let secs: i64 = tx.query_row(
-            "SELECT cu.deadline_secs FROM contracts c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        let deadline = unix_now() + secs;
+    if let Some(at) = deadline_at {
         tx.execute(
             "UPDATE contracts SET deadline_at = ?1 WHERE id = ?2",
-            params![deadline, id],
+            params![at.unix_secs(), id],
         )?;
-        data["deadline_at"] = json!(humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(deadline.max(0) as u64)
-        )
-        .to_string());
     }
-    if let Event::Bounce { destination } = event {
+    if let Some(destination) = bounced {
         tx.execute(
             "UPDATE destinations SET bounced_at = ?1 WHERE contract_id = ?2 AND address = ?3 COLLATE NOCASE",
-            params![rfc3339_now(), id, destination],
+            params![now.rfc3339_millis(), id, destination],
         )?;
     }
-    append_event(tx, id, kind, &data)?;
-    let now = unix_now();
-    for effect in effects {
-        let (key, out) = match effect {
-            Effect::SendRequest { to } => (
-                format!("request:{id}:{to}"),
-                Outgoing::Request {
-                    contract_id: id.into(),
-                    token: token_of(tx, id, &to)?,
-                    to,
-                },
-            ),
-            Effect::SendClarification { to, reason } => (
-                format!("clarification:{id}:{to}:{effect_salt}"),
-                Outgoing::Clarification {
-                    contract_id: id.into(),
-                    token: token_of(tx, id, &to)?,
-                    to,
-                    reason,
-                },
-            ),
-            Effect::SendSmsRequest { to } => {
-                super::sms::ensure_code(tx, id, &to)?;
-                (
-                    format!("sms-request:{id}:{to}"),
-                    Outgoing::SmsRequest {
-                        contract_id: id.into(),
-                        to,
-                    },
-                )
-            }
-            Effect::SendSmsClarification { to } => (
-                format!("sms-clarification:{id}:{to}:{effect_salt}"),
-                Outgoing::SmsClarification {
-                    contract_id: id.into(),
-                    to,
-                },
-            ),
-            Effect::SendSmsConfirmation { to } => (
-                format!("sms-confirmation:{id}:{to}"),
-                Outgoing::SmsConfirmation {
-                    contract_id: id.into(),
-                    to,
-                },
-            ),
-            Effect::IssueCertificate { outcome } => (
-                format!("certificate:{id}"),
-                Outgoing::Certificate {
-                    contract_id: id.into(),
-                    outcome: outcome.as_str().into(),
-                },
-            ),
-        };
-        enqueue(tx, Some(id), &key, &out, now)?;
+    Ok(())
+}
+
+/// Stores a received answer (reply or DSN) and its message, once: `None` when a retried
+/// delivery of the same message (same `dedupe_key`) was stored before.
+pub(crate) fn insert_answer(
+    tx: &Transaction<'_>,
+    a: &certmail_protocol::Answer,
+    target: &TokenTarget,
+    raw_sha256: &str,
+    now: Instant,
+) -> Result<Option<i64>, Error> {
+    let seen: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM answers WHERE dedupe_key = ?1",
+            [&a.dedupe_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if seen.is_some() {
+        return Ok(None);
     }
-    Ok(Ok(next))
+    tx.execute(
+        "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
+        params![raw_sha256, a.raw],
+    )?;
+    let kind = match a.kind {
+        certmail_protocol::AnswerKind::Reply => "reply",
+        certmail_protocol::AnswerKind::Bounce => "bounce",
+    };
+    tx.execute(
+        "INSERT INTO answers (contract_id, token, kind, received_at, raw_sha256, dedupe_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            target.contract_id,
+            a.token,
+            kind,
+            now.rfc3339_millis(),
+            raw_sha256,
+            a.dedupe_key
+        ],
+    )?;
+    Ok(Some(tx.last_insert_rowid()))
 }
 
 impl Store {
     /// Contracts whose deadline has passed while they wait for an answer.
-    pub fn due_deadlines(&self, now: i64) -> Result<Vec<String>, Error> {
+    pub fn due_deadlines(&self, now: Instant) -> Result<Vec<String>, Error> {
         let mut stmt = self.conn().prepare(
             "SELECT id FROM contracts WHERE state = 'requested' AND deadline_at <= ?1 ORDER BY deadline_at",
         )?;
-        let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map([now.unix_secs()], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Ends a contract as unanswered (NORESP) if its deadline has passed.
-    pub fn expire(&mut self, id: &str, now: i64) -> Result<Result<State, Illegal>, Error> {
-        self.write(|tx| {
-            let deadline: Option<i64> = tx
-                .query_row(
-                    "SELECT deadline_at FROM contracts WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            apply(
-                tx,
-                id,
-                &Event::Deadline { now },
-                "deadline",
-                json!({ "deadline_at": deadline }),
-                "",
-            )
-        })
-    }
-
-    /// Records a permanent delivery failure of a request reported synchronously by `source`
-    /// (`smtp`: a 5xx from the MTA; `sms_gateway`: the gateway refused the number).
-    pub fn record_bounce(
-        &mut self,
-        id: &str,
-        destination: &str,
-        diagnostic: &str,
-        source: &str,
-    ) -> Result<Result<State, Illegal>, Error> {
-        self.write(|tx| {
-            apply(
-                tx,
-                id,
-                &Event::Bounce {
-                    destination: destination.into(),
-                },
-                "bounce",
-                json!({ "destination": destination, "diagnostic": diagnostic, "source": source }),
-                "",
-            )
-        })
     }
 }
 
@@ -342,88 +275,20 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
-
-    /// Stores an answer (reply or DSN) and applies its event, once: a retried delivery of the
-    /// same message (same `dedupe_key`) changes nothing and returns `true` for duplicate.
-    pub fn record_answer(
-        &mut self,
-        a: &certmail_protocol::Answer,
-        target: &TokenTarget,
-        event: Option<&Event>,
-        mut evidence: Value,
-    ) -> Result<bool, Error> {
-        self.write(|tx| {
-            let seen: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM answers WHERE dedupe_key = ?1",
-                    [&a.dedupe_key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if seen.is_some() {
-                return Ok(true);
-            }
-            let raw_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&a.raw));
-            tx.execute(
-                "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
-                params![raw_sha256, a.raw],
-            )?;
-            let kind = match a.kind {
-                certmail_protocol::AnswerKind::Reply => "reply",
-                certmail_protocol::AnswerKind::Bounce => "bounce",
-            };
-            tx.execute(
-                "INSERT INTO answers (contract_id, token, kind, received_at, raw_sha256, dedupe_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![target.contract_id, a.token, kind, rfc3339_now(), raw_sha256, a.dedupe_key],
-            )?;
-            let answer_id = tx.last_insert_rowid();
-            evidence["raw_sha256"] = json!(raw_sha256);
-            evidence["raw_size"] = json!(a.raw.len());
-            evidence["envelope_from"] = json!(a.envelope_from);
-            evidence["queue_id"] = json!(a.queue_id);
-            evidence["client_addr"] = json!(a.client_addr);
-            evidence["client_name"] = json!(a.client_name);
-            evidence["helo"] = json!(a.helo);
-            evidence["authentication"] = json!(a.auth);
-            // An answer that may not decide is evidence under its own kind, so that no
-            // reader mistakes it for the counterparty's answer.
-            let kind = match event {
-                Some(Event::Reply { standing, .. }) if *standing != Standing::Decisive => {
-                    "reply_noted"
-                }
-                _ => kind,
-            };
-            match event {
-                Some(e) => {
-                    // An answer that cannot apply (a late reply) is recorded by `apply` as
-                    // `<kind>_ignored`: evidence either way, nothing more to do here.
-                    let _applied_or_ignored = apply(
-                        tx,
-                        &target.contract_id,
-                        e,
-                        kind,
-                        evidence,
-                        &answer_id.to_string(),
-                    )?;
-                }
-                None => append_event(tx, &target.contract_id, &format!("{kind}_noted"), &evidence)?,
-            }
-            Ok(false)
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::{EventData, JobKind};
     use crate::store::tests_support::{alice, submission};
     use crate::store::SubmitOutcome;
     use certmail_protocol::AnswerKind;
 
     fn stored() -> (Store, String) {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let SubmitOutcome::Committed(c) = s.submit(&submission("k1")).unwrap() else {
             panic!("refused")
         };
@@ -469,25 +334,37 @@ mod tests {
         assert_eq!(s.bounce_route(&id, "carol@example.test").unwrap(), None);
     }
 
+    fn sent(job: JobKind, to: &str, message_id: &str) -> EventData {
+        EventData::MailSent(
+            job,
+            crate::evidence::event::MailSent {
+                to: to.into(),
+                message_id: message_id.into(),
+                smtp: "250 ok".into(),
+                attempt: 1,
+            },
+        )
+    }
+
     #[test]
     fn sent_message_ids_are_those_of_the_destinations_requests() {
         let (mut s, id) = stored();
         s.record_event(
             &id,
-            "request_sent",
-            &json!({"to": "Bob@example.test", "message_id": "<r@x>"}),
+            &sent(JobKind::Request, "Bob@example.test", "<r@x>"),
+            Instant::now(),
         )
         .unwrap();
         s.record_event(
             &id,
-            "receipt_sent",
-            &json!({"to": "bob@example.test", "message_id": "<n@x>"}),
+            &sent(JobKind::Receipt, "bob@example.test", "<n@x>"),
+            Instant::now(),
         )
         .unwrap();
         s.record_event(
             &id,
-            "clarification_sent",
-            &json!({"to": "carol@example.test", "message_id": "<c@x>"}),
+            &sent(JobKind::Clarification, "carol@example.test", "<c@x>"),
+            Instant::now(),
         )
         .unwrap();
         let target = TokenTarget {

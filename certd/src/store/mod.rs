@@ -5,28 +5,43 @@
 //! survives power loss; every write is one `BEGIN IMMEDIATE` transaction, so the single writer
 //! takes the lock up front instead of failing half-way on an upgrade; events are append-only
 //! (triggers) and chained by SHA-256, so any edit of history is detectable.
+//!
+//! The ground floor of certd: it imports only the evidence types below it. It loads and saves;
+//! the clock, fresh secrets and idempotency keys come from its callers.
 
 pub mod admin;
 mod bulk;
 mod certificates;
 mod chain;
-mod contracts;
+mod columns;
+pub(crate) mod contracts;
 mod customers;
+mod files;
 pub(crate) mod lifecycle;
-mod outbox;
-mod sms;
+pub(crate) mod outbox;
+pub(crate) mod sms;
 
+pub use certificates::Snapshot;
 pub use chain::{ChainError, GENESIS};
-pub use contracts::{ContractRow, ContractSummary, EventRow, Intake, ListFilter, SubmitOutcome};
+pub use contracts::{
+    ContractRow, ContractSummary, EventRow, Inserted, Intake, ListFilter, Minted, SubmitOutcome,
+};
 pub use customers::{Customer, NewCustomer};
-pub use outbox::OutboxItem;
-pub use sms::{dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext};
+pub(crate) use files::refuse_world_access;
+pub use files::{prepare_database, DbAccess};
+pub use lifecycle::{BounceRoute, Facts, TokenTarget};
+pub use outbox::{Job, OutboxItem};
+pub use sms::{
+    dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext, SmsReading,
+};
 
 use crate::error::Error;
+use crate::evidence::{EventData, Instant};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -50,12 +65,12 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed, mode 0600) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        Self::open_with(path, &crate::files::DbAccess::default())
+        Self::open_with(path, &files::DbAccess::default())
     }
 
     /// [`Store::open`], the files readable by `access` (refused if any user may read them).
-    pub fn open_with(path: &Path, access: &crate::files::DbAccess) -> Result<Store, Error> {
-        crate::files::prepare_database(path, access)?;
+    pub fn open_with(path: &Path, access: &files::DbAccess) -> Result<Store, Error> {
+        files::prepare_database(path, access)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -106,7 +121,7 @@ impl Store {
     }
 
     /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
@@ -126,24 +141,17 @@ impl Store {
     pub fn record_event(
         &mut self,
         contract_id: &str,
-        kind: &str,
-        data: &serde_json::Value,
+        data: &EventData,
+        now: Instant,
     ) -> Result<(), Error> {
-        self.write(|tx| contracts::append_event(tx, contract_id, kind, data))
+        self.write(|tx| contracts::append_event(tx, contract_id, data, now))
     }
 }
 
-/// Current time as Unix seconds.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Current time as RFC 3339 UTC with milliseconds, the format of every stored timestamp.
-pub fn rfc3339_now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+/// Locks a shared store, recovering from a poisoned mutex: the store holds no in-memory
+/// invariants beyond what SQLite's transactions already guarantee.
+pub fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -4,11 +4,76 @@
 //! that outlives a crash simply expires, so the effect is retried: delivery is at least once,
 //! and the idempotency key (also used as the Message-ID of mails) lets peers de-duplicate.
 
-use super::{unix_now, Store};
+use super::Store;
 use crate::error::Error;
-use crate::outbox::Effect;
+use crate::evidence::{ClarificationReason, EventData, Instant, JobKind};
 use rusqlite::{params, Transaction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What one outbox row asks the dispatcher to do; stored as JSON, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// The acceptance receipt to the customer, with the serial number.
+    Receipt {
+        contract_id: String,
+        to: String,
+        language: String,
+    },
+    /// The acceptance request to one email destination.
+    Request {
+        contract_id: String,
+        to: String,
+        token: String,
+    },
+    /// A polite request to answer clearly, after an answer that could not decide.
+    Clarification {
+        contract_id: String,
+        to: String,
+        token: String,
+        /// Absent in rows written before answers were screened: those were unclear ones.
+        #[serde(default)]
+        reason: ClarificationReason,
+    },
+    /// The contract has its outcome: build, sign and send the certificate.
+    Certificate {
+        contract_id: String,
+        outcome: crate::evidence::State,
+    },
+    /// A copy of the signed certificate to one party.
+    CertificateCopy { contract_id: String, to: String },
+    /// The acceptance request to one phone destination, by SMS.
+    SmsRequest { contract_id: String, to: String },
+    /// How to answer clearly, after an unclear SMS answer.
+    SmsClarification { contract_id: String, to: String },
+    /// What was recorded, after a deciding SMS answer.
+    SmsConfirmation { contract_id: String, to: String },
+    /// A row written by a newer certd that this one does not know; left for it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Job {
+    /// `None` for a row this release does not know.
+    pub fn kind(&self) -> Option<JobKind> {
+        Some(match self {
+            Job::Receipt { .. } => JobKind::Receipt,
+            Job::Request { .. } => JobKind::Request,
+            Job::Clarification { .. } => JobKind::Clarification,
+            Job::Certificate { .. } => JobKind::Certificate,
+            Job::CertificateCopy { .. } => JobKind::CertificateCopy,
+            Job::SmsRequest { .. } => JobKind::SmsRequest,
+            Job::SmsClarification { .. } => JobKind::SmsClarification,
+            Job::SmsConfirmation { .. } => JobKind::SmsConfirmation,
+            Job::Unknown => return None,
+        })
+    }
+
+    /// The `kind` column.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind().map_or("unknown", JobKind::as_str)
+    }
+}
 
 /// A leased or pending outbox row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -16,7 +81,7 @@ pub struct OutboxItem {
     pub id: i64,
     pub contract_id: Option<String>,
     pub idempotency_key: String,
-    pub effect: Effect,
+    pub job: Job,
     pub attempts: i64,
     pub due_at: i64,
     pub last_error: Option<String>,
@@ -27,15 +92,30 @@ pub(crate) fn enqueue(
     tx: &Transaction<'_>,
     contract_id: Option<&str>,
     key: &str,
-    effect: &Effect,
-    due_at: i64,
+    job: &Job,
+    due_at: Instant,
 ) -> Result<(), Error> {
-    let payload = serde_json::to_string(effect)
-        .map_err(|e| Error::Database(format!("cannot encode effect: {e}")))?;
+    let payload = serde_json::to_string(job)
+        .map_err(|e| Error::Database(format!("cannot encode outbox job: {e}")))?;
     tx.execute(
         "INSERT OR IGNORE INTO outbox (contract_id, kind, idempotency_key, payload, due_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![contract_id, effect.kind(), key, payload, due_at],
+        params![
+            contract_id,
+            job.kind_name(),
+            key,
+            payload,
+            due_at.unix_secs()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Marks a row done in the caller's transaction.
+pub(crate) fn complete(tx: &Transaction<'_>, id: i64, now: Instant) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE outbox SET done_at = ?1, leased_until = NULL, last_error = NULL WHERE id = ?2",
+        params![now.unix_secs(), id],
     )?;
     Ok(())
 }
@@ -47,7 +127,7 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxItem, String)> 
             id: r.get(0)?,
             contract_id: r.get(1)?,
             idempotency_key: r.get(2)?,
-            effect: Effect::Unknown,
+            job: Job::Unknown,
             attempts: r.get(4)?,
             due_at: r.get(5)?,
             last_error: r.get(6)?,
@@ -60,7 +140,7 @@ fn decode(pairs: Vec<(OutboxItem, String)>) -> Vec<OutboxItem> {
     pairs
         .into_iter()
         .map(|(mut item, payload)| {
-            item.effect = serde_json::from_str(&payload).unwrap_or(Effect::Unknown);
+            item.job = serde_json::from_str(&payload).unwrap_or(Job::Unknown);
             item
         })
         .collect()
@@ -68,8 +148,13 @@ fn decode(pairs: Vec<(OutboxItem, String)>) -> Vec<OutboxItem> {
 
 impl Store {
     /// Leases up to `max` due rows for `lease_secs`, counting the attempt now.
-    pub fn lease_due(&mut self, max: u32, lease_secs: i64) -> Result<Vec<OutboxItem>, Error> {
-        let now = unix_now();
+    pub fn lease_due(
+        &mut self,
+        max: u32,
+        lease_secs: i64,
+        now: Instant,
+    ) -> Result<Vec<OutboxItem>, Error> {
+        let now = now.unix_secs();
         self.write(|tx| {
             let mut stmt = tx.prepare(
                 "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1
@@ -84,14 +169,8 @@ impl Store {
         })
     }
 
-    pub fn complete(&mut self, id: i64) -> Result<(), Error> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE outbox SET done_at = ?1, leased_until = NULL, last_error = NULL WHERE id = ?2",
-                params![unix_now(), id],
-            )?;
-            Ok(())
-        })
+    pub fn complete(&mut self, id: i64, now: Instant) -> Result<(), Error> {
+        self.write(|tx| complete(tx, id, now))
     }
 
     /// Marks an effect done and records its evidence event in one commit, so that the window
@@ -100,27 +179,23 @@ impl Store {
         &mut self,
         id: i64,
         contract_id: Option<&str>,
-        kind: &str,
-        data: &serde_json::Value,
+        data: &EventData,
+        now: Instant,
     ) -> Result<(), Error> {
         self.write(|tx| {
             if let Some(c) = contract_id {
-                super::contracts::append_event(tx, c, kind, data)?;
+                super::contracts::append_event(tx, c, data, now)?;
             }
-            tx.execute(
-                "UPDATE outbox SET done_at = ?1, leased_until = NULL, last_error = NULL WHERE id = ?2",
-                params![unix_now(), id],
-            )?;
-            Ok(())
+            complete(tx, id, now)
         })
     }
 
     /// Reschedules after a failure; the error text is kept for `contracts show`.
-    pub fn reschedule(&mut self, id: i64, delay_secs: i64, error: &str) -> Result<(), Error> {
+    pub fn reschedule(&mut self, id: i64, due: Instant, error: &str) -> Result<(), Error> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET due_at = ?1, leased_until = NULL, last_error = ?2 WHERE id = ?3",
-                params![unix_now() + delay_secs, error, id],
+                params![due.unix_secs(), error, id],
             )?;
             Ok(())
         })
@@ -156,34 +231,37 @@ mod tests {
     #[test]
     fn lease_complete_and_reschedule() {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         s.submit(&submission("k1")).unwrap();
-        let leased = s.lease_due(1, 60).unwrap();
+        let leased = s.lease_due(1, 60, Instant::now()).unwrap();
         assert_eq!(leased.len(), 1);
         assert_eq!(leased[0].attempts, 1);
-        assert!(matches!(leased[0].effect, Effect::Receipt { .. }));
+        assert!(matches!(leased[0].job, Job::Receipt { .. }));
         // Leased rows are not handed out twice: the next lease gets the request row.
-        let other = s.lease_due(10, 60).unwrap();
+        let other = s.lease_due(10, 60, Instant::now()).unwrap();
         assert_eq!(other.len(), 1);
-        assert!(matches!(other[0].effect, Effect::Request { .. }));
-        assert!(s.lease_due(10, 60).unwrap().is_empty());
-        s.reschedule(leased[0].id, 0, "smtp down").unwrap();
-        let again = s.lease_due(10, 60).unwrap();
+        assert!(matches!(other[0].job, Job::Request { .. }));
+        assert!(s.lease_due(10, 60, Instant::now()).unwrap().is_empty());
+        s.reschedule(leased[0].id, Instant::now(), "smtp down")
+            .unwrap();
+        let again = s.lease_due(10, 60, Instant::now()).unwrap();
         assert_eq!(again[0].attempts, 2);
         assert_eq!(again[0].last_error.as_deref(), Some("smtp down"));
-        s.complete(again[0].id).unwrap();
-        s.complete(other[0].id).unwrap();
+        s.complete(again[0].id, Instant::now()).unwrap();
+        s.complete(other[0].id, Instant::now()).unwrap();
         assert!(s.pending_outbox().unwrap().is_empty());
     }
 
     #[test]
     fn expired_lease_is_retried_as_after_a_crash() {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         s.submit(&submission("k1")).unwrap();
-        assert_eq!(s.lease_due(10, 0).unwrap().len(), 2);
+        assert_eq!(s.lease_due(10, 0, Instant::now()).unwrap().len(), 2);
         // lease_secs = 0: the lease has already expired, as if certd died holding it.
-        let again = s.lease_due(10, 60).unwrap();
+        let again = s.lease_due(10, 60, Instant::now()).unwrap();
         assert_eq!(again.len(), 2);
         assert_eq!(again[0].attempts, 2);
     }

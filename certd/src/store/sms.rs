@@ -1,18 +1,20 @@
 //! The SMS leg in the store: contract codes, outbound references, delivery reports and
 //! answers by SMS. Every report and every inbound SMS is stored once, matched or not.
 
-use super::contracts::append_event;
-use super::lifecycle::apply;
-use super::{rfc3339_now, Store};
+use super::Store;
 use crate::error::Error;
-use crate::lifecycle::{Decision, Event, Standing};
+use crate::evidence::{Decision, Instant, JobKind};
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// The code of phone destination `address` of contract `id`, created on first use. Codes are
 /// unique per phone number, so that (number, code) names one contract.
-pub(crate) fn ensure_code(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
+/// `fresh` draws a new code (the store draws nothing itself).
+pub(crate) fn ensure_code(
+    tx: &Transaction<'_>,
+    id: &str,
+    address: &str,
+    fresh: &mut dyn FnMut() -> String,
+) -> Result<String, Error> {
     let existing: Option<String> = tx
         .query_row(
             "SELECT sms_code FROM destinations WHERE contract_id = ?1 AND address = ?2 AND kind = 'phone'",
@@ -26,7 +28,7 @@ pub(crate) fn ensure_code(tx: &Transaction<'_>, id: &str, address: &str) -> Resu
     }
     // A collision among one number's contracts is rare (26^6 codes); try a few.
     for _ in 0..16 {
-        let code = crate::sms::new_code();
+        let code = fresh();
         let taken: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM destinations WHERE address = ?1 AND sms_code = ?2)",
             params![address, code],
@@ -56,7 +58,7 @@ pub struct SmsContext {
     pub subject: String,
     /// The contract's email destinations (where the full text went).
     pub emails: Vec<String>,
-    pub deadline_at: Option<i64>,
+    pub deadline_at: Option<Instant>,
 }
 
 /// A delivery report as the gateway sent it.
@@ -166,7 +168,7 @@ impl Store {
             },
             subject: subject.unwrap_or_default(),
             emails,
-            deadline_at,
+            deadline_at: deadline_at.map(Instant::from_unix_secs),
         }))
     }
 
@@ -177,210 +179,159 @@ impl Store {
         reference: &str,
         contract_id: &str,
         destination: &str,
-        purpose: &str,
+        purpose: JobKind,
+        now: Instant,
     ) -> Result<(), Error> {
         self.write(|tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO sms_outbound (reference, contract_id, destination, purpose, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![reference, contract_id, destination, purpose, rfc3339_now()],
+                params![reference, contract_id, destination, purpose.as_str(), now.rfc3339_millis()],
             )?;
             Ok(())
         })
     }
+}
 
-    /// Stores a delivery report as an `sms_dlr` event of its contract. A failure report for a
-    /// request is a delivery failure of that destination (NOEX evidence).
-    pub fn record_dlr(&mut self, r: &DlrReport) -> Result<DlrOutcome, Error> {
-        self.write(|tx| {
-            let sent: Option<(String, String, String)> = tx
+/// A delivery report stored for the first time, and the SMS it reports on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredDlr {
+    pub contract_id: String,
+    pub destination: String,
+    pub purpose: JobKind,
+}
+
+/// Stores a delivery report once; `Err` says why nothing more is to be done.
+pub(crate) fn insert_dlr(
+    tx: &Transaction<'_>,
+    r: &DlrReport,
+    now: Instant,
+) -> Result<Result<StoredDlr, DlrOutcome>, Error> {
+    let sent: Option<(String, String, String)> = tx
+        .query_row(
+            "SELECT contract_id, destination, purpose FROM sms_outbound WHERE reference = ?1",
+            [&r.reference],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((contract_id, destination, purpose)) = sent else {
+        return Ok(Err(DlrOutcome::UnknownReference));
+    };
+    let purpose = JobKind::parse(&purpose).ok_or_else(|| {
+        Error::Database(format!(
+            "sms reference {}: unknown purpose {purpose:?}",
+            r.reference
+        ))
+    })?;
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO sms_reports (reference, status, smsc_id, gateway_time, answer, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![r.reference, r.status, r.smsc_id, r.gateway_time, r.answer, now.rfc3339_millis()],
+    )?;
+    if inserted == 0 {
+        return Ok(Err(DlrOutcome::Duplicate));
+    }
+    Ok(Ok(StoredDlr {
+        contract_id,
+        destination,
+        purpose,
+    }))
+}
+
+/// What the SMS module read in an inbound SMS, before the store matches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsReading {
+    /// Identifies one SMS across the gateway's retries.
+    pub dedupe_key: String,
+    /// The sender in E.164, when it is a plausible international number.
+    pub sender: Option<String>,
+    /// Words shaped like a contract code.
+    pub codes: Vec<String>,
+}
+
+/// An inbound SMS stored for the first time, matched to a contract by its number and code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MatchedSms {
+    pub inbound_id: i64,
+    pub contract_id: String,
+    pub serial: u64,
+    pub address: String,
+    pub code: String,
+}
+
+/// Stores an inbound SMS once and matches it; `Err` when it is a repeat or matches nothing.
+pub(crate) fn insert_inbound(
+    tx: &Transaction<'_>,
+    m: &MoReport,
+    reading: &SmsReading,
+    now: Instant,
+) -> Result<Result<MatchedSms, MoOutcome>, Error> {
+    let seen: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sms_inbound WHERE dedupe_key = ?1)",
+        [&reading.dedupe_key],
+        |r| r.get(0),
+    )?;
+    if seen {
+        return Ok(Err(MoOutcome::Duplicate));
+    }
+    let known_sender: bool = match &reading.sender {
+        Some(s) => tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM destinations WHERE address = ?1 AND kind = 'phone')",
+            [s],
+            |r| r.get(0),
+        )?,
+        None => false,
+    };
+    let mut target: Option<(String, i64, String, String)> = None;
+    if let Some(s) = &reading.sender {
+        for code in &reading.codes {
+            target = tx
                 .query_row(
-                    "SELECT contract_id, destination, purpose FROM sms_outbound WHERE reference = ?1",
-                    [&r.reference],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    "SELECT d.contract_id, c.serial, d.address, d.sms_code FROM destinations d
+                     JOIN contracts c ON c.id = d.contract_id
+                     WHERE d.address = ?1 AND d.sms_code = ?2 AND d.kind = 'phone'",
+                    params![s, code],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((contract_id, destination, purpose)) = sent else {
-                return Ok(DlrOutcome::UnknownReference);
-            };
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO sms_reports (reference, status, smsc_id, gateway_time, answer, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.reference, r.status, r.smsc_id, r.gateway_time, r.answer, rfc3339_now()],
-            )?;
-            if inserted == 0 {
-                return Ok(DlrOutcome::Duplicate);
+            if target.is_some() {
+                break;
             }
-            let gateway_time = r.gateway_time.map(|t| {
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
-                )
-                .to_string()
-            });
-            let evidence = json!({
-                "reference": r.reference,
-                "to": destination,
-                "purpose": purpose,
-                "status": r.status,
-                "status_name": dlr_status_name(r.status),
-                "smsc_id": r.smsc_id,
-                "gateway_time": gateway_time,
-                "answer": r.answer,
-            });
-            append_event(tx, &contract_id, "sms_dlr", &evidence)?;
-            let failed = matches!(r.status, 2 | 16);
-            if failed && purpose == "sms_request" {
-                let _applied_or_ignored = apply(
-                    tx,
-                    &contract_id,
-                    &Event::Bounce {
-                        destination: destination.clone(),
-                    },
-                    "bounce",
-                    json!({
-                        "destination": destination,
-                        "source": "sms_dlr",
-                        "status": format!("{} ({})", r.status, dlr_status_name(r.status)),
-                        "diagnostic": r.answer,
-                        "reporting_mta": r.smsc_id,
-                        "reference": r.reference,
-                    }),
-                    "",
-                )?;
-            }
-            Ok(DlrOutcome::Recorded {
-                contract_id,
-                failed,
-            })
-        })
+        }
     }
-
-    /// Stores an inbound SMS and, when its sender and code name a contract, applies it as that
-    /// destination's answer. Repeated deliveries of one SMS change nothing.
-    pub fn record_sms_answer(&mut self, m: &MoReport) -> Result<MoOutcome, Error> {
-        let dedupe_key = match &m.gateway_id {
-            Some(id) if !id.is_empty() => format!("gw:{id}"),
-            _ => {
-                let mut h = Sha256::new();
-                for part in [
-                    m.sender.as_str(),
-                    m.receiver.as_deref().unwrap_or(""),
-                    m.gateway_time.as_deref().unwrap_or(""),
-                    m.text.as_str(),
-                ] {
-                    h.update(part.as_bytes());
-                    h.update([0]);
-                }
-                format!("sha256:{}", hex::encode(h.finalize()))
-            }
-        };
-        let sender = crate::sms::normalize_number(&m.sender);
-        let codes = crate::sms::find_codes(&m.text);
-        self.write(|tx| {
-            let seen: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sms_inbound WHERE dedupe_key = ?1)",
-                [&dedupe_key],
-                |r| r.get(0),
-            )?;
-            if seen {
-                return Ok(MoOutcome::Duplicate);
-            }
-            let known_sender: bool = match &sender {
-                Some(s) => tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM destinations WHERE address = ?1 AND kind = 'phone')",
-                    [s],
-                    |r| r.get(0),
-                )?,
-                None => false,
-            };
-            let mut target: Option<(String, i64, String, String)> = None;
-            if let Some(s) = &sender {
-                for code in &codes {
-                    target = tx
-                        .query_row(
-                            "SELECT d.contract_id, c.serial, d.address, d.sms_code FROM destinations d
-                             JOIN contracts c ON c.id = d.contract_id
-                             WHERE d.address = ?1 AND d.sms_code = ?2 AND d.kind = 'phone'",
-                            params![s, code],
-                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                        )
-                        .optional()?;
-                    if target.is_some() {
-                        break;
-                    }
-                }
-            }
-            let outcome = match (&target, known_sender, codes.is_empty()) {
-                (Some(_), _, _) => "matched",
-                (None, false, _) => "unknown_sender",
-                (None, true, true) => "no_code",
-                (None, true, false) => "wrong_code",
-            };
-            tx.execute(
-                "INSERT INTO sms_inbound (dedupe_key, received_at, sender, receiver, text, gateway_id,
-                    gateway_time, contract_id, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    dedupe_key,
-                    rfc3339_now(),
-                    m.sender,
-                    m.receiver,
-                    m.text,
-                    m.gateway_id,
-                    m.gateway_time,
-                    target.as_ref().map(|t| &t.0),
-                    outcome
-                ],
-            )?;
-            let inbound_id = tx.last_insert_rowid();
-            let Some((contract_id, serial, address, code)) = target else {
-                return Ok(MoOutcome::Unmatched(outcome));
-            };
-            let decision = crate::sms::decision(&m.text);
-            // Kannel's %T is Unix seconds; other gateways may send a date already.
-            let gateway_time = match m.gateway_time.as_deref().map(str::parse::<u64>) {
-                Some(Ok(t)) => Some(
-                    humantime::format_rfc3339_seconds(
-                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t),
-                    )
-                    .to_string(),
-                ),
-                _ => m.gateway_time.clone(),
-            };
-            let evidence = json!({
-                "channel": "sms",
-                "destination": address,
-                "sender": m.sender,
-                "receiver": m.receiver,
-                "code": code,
-                "response_text": m.text,
-                "gateway_id": m.gateway_id,
-                "gateway_time": gateway_time,
-                "decision": decision,
-                "sms_inbound_id": inbound_id,
-            });
-            let applied = apply(
-                tx,
-                &contract_id,
-                // Matched by the destination's own number and its code (docs/sms.md).
-                &Event::Reply {
-                    from: address,
-                    decision,
-                    standing: Standing::Decisive,
-                },
-                "reply",
-                evidence,
-                &format!("sms{inbound_id}"),
-            )?
-            .is_ok();
-            Ok(MoOutcome::Matched {
-                contract_id,
-                serial: serial as u64,
-                decision,
-                applied,
-            })
-        })
-    }
+    let outcome = match (&target, known_sender, reading.codes.is_empty()) {
+        (Some(_), _, _) => "matched",
+        (None, false, _) => "unknown_sender",
+        (None, true, true) => "no_code",
+        (None, true, false) => "wrong_code",
+    };
+    tx.execute(
+        "INSERT INTO sms_inbound (dedupe_key, received_at, sender, receiver, text, gateway_id,
+            gateway_time, contract_id, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            reading.dedupe_key,
+            now.rfc3339_millis(),
+            m.sender,
+            m.receiver,
+            m.text,
+            m.gateway_id,
+            m.gateway_time,
+            target.as_ref().map(|t| &t.0),
+            outcome
+        ],
+    )?;
+    let inbound_id = tx.last_insert_rowid();
+    let Some((contract_id, serial, address, code)) = target else {
+        return Ok(Err(MoOutcome::Unmatched(outcome)));
+    };
+    Ok(Ok(MatchedSms {
+        inbound_id,
+        contract_id,
+        serial: serial as u64,
+        address,
+        code,
+    }))
 }
 
 #[cfg(test)]
@@ -391,7 +342,8 @@ mod tests {
 
     fn store_with_phone_contract() -> (Store, String) {
         let mut s = Store::open_in_memory().unwrap();
-        s.add_customer(&alice()).unwrap();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
         let mut sub = submission("k1");
         sub.destinations = vec![
             Destination::Email("bob@example.test".into()),
@@ -415,7 +367,7 @@ mod tests {
     }
 
     fn state(s: &Store, id: &str) -> String {
-        s.contract(id).unwrap().unwrap().summary.state
+        s.contract(id).unwrap().unwrap().summary.state.to_string()
     }
 
     #[test]
@@ -486,8 +438,14 @@ mod tests {
     #[test]
     fn failure_reports_count_as_bounces_and_repeats_are_ignored() {
         let (mut s, id) = store_with_phone_contract();
-        s.register_sms("ref1", &id, "+34600111222", "sms_request")
-            .unwrap();
+        s.register_sms(
+            "ref1",
+            &id,
+            "+34600111222",
+            JobKind::SmsRequest,
+            Instant::now(),
+        )
+        .unwrap();
         let report = |status| DlrReport {
             reference: "ref1".into(),
             status,
@@ -515,7 +473,13 @@ mod tests {
             DlrOutcome::UnknownReference
         );
         let _ = s
-            .record_bounce(&id, "bob@example.test", "550 no such user", "smtp")
+            .record_bounce(
+                &id,
+                crate::evidence::event::BounceReport::Smtp(crate::evidence::event::Refused {
+                    destination: "bob@example.test".into(),
+                    diagnostic: "550 no such user".into(),
+                }),
+            )
             .unwrap();
         assert_eq!(state(&s, &id), "not_delivered");
     }
