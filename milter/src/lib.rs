@@ -2,14 +2,15 @@
 //! sender is an authentic customer, splits the message and hands it to certd.
 //!
 //! Modules, in the order a message meets them: [`classify`] (RCPT), [`session`] (the milter
-//! stages), [`split`] and [`subject`] (end of message), [`dkim`] (sender authenticity),
-//! [`dedupe`] and [`client`] (handoff to certd). Every refusal is a [`reply::Reply`].
+//! stages), [`split`] and [`subject`] (end of message), [`auth`] (the submission gate and the
+//! counterparty evidence), [`dedupe`] and [`client`] (handoff to certd). Every refusal is a
+//! [`reply::Reply`].
 
+pub mod auth;
 pub mod classify;
 pub mod client;
 pub mod config;
 pub mod dedupe;
-pub mod dkim;
 pub mod error;
 pub mod reply;
 pub mod session;
@@ -25,14 +26,15 @@ use std::time::Duration;
 /// Binds the configured socket and runs the milter until SIGTERM or SIGINT.
 pub async fn run(config: config::Config) -> Result<(), Error> {
     let region = config.region().map_err(Error::Config)?;
-    let dkim = dkim::DkimVerifier::new(&config.dns_servers).map_err(Error::Config)?;
+    let resolver =
+        auth::Resolver::new(&config.dns_servers).map_err(|e| Error::Config(e.to_string()))?;
     let certd = client::CertdClient {
         path: config.certd_socket.clone(),
         timeout: Duration::from_secs(config.certd_timeout_secs),
     };
     let spec = config.socket_spec();
     let cfg = config.milter_config();
-    let milter = Arc::new(session::Milter::new(config, certd, dkim, region));
+    let milter = Arc::new(session::Milter::new(config, certd, resolver, region));
     check_limits(&milter).await?;
     let callbacks = session::callbacks(Arc::clone(&milter));
     let shutdown = async {

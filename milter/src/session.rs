@@ -8,17 +8,17 @@
 //!   that are no counterparty, check the limits, hand over to certd, and only after certd's
 //!   commit let Postfix answer `250`.
 
+use crate::auth::{self, Arrival, DkimVerdict, Resolver};
 use crate::classify::{bare_address, classify, Recipient};
 use crate::client::{CertdClient, ClientError, LimitsCache};
 use crate::config::Config;
 use crate::dedupe::dedupe_key;
-use crate::dkim::{DkimVerdict, DkimVerifier};
 use crate::reply::Reply;
 use crate::split::split;
 use crate::subject::parse_subject;
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{
-    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, CodecError, Committed, CustomerInfo,
+    Answer, AnswerKind, AuthMethod, AuthOutcome, CodecError, Committed, CustomerInfo,
     CustomerPolicy, Limits, Request, Response, Submission,
 };
 use indymilter::{
@@ -35,7 +35,7 @@ pub const CONTRACT_HEADER: &str = "X-Certmail-Contract";
 pub struct Milter {
     pub config: Config,
     pub certd: CertdClient,
-    pub dkim: DkimVerifier,
+    pub resolver: Resolver,
     pub region: phonenumber::country::Id,
     /// certd's limits, lowered by `config.max_message_size` if set.
     pub limits: LimitsCache,
@@ -45,14 +45,14 @@ impl Milter {
     pub fn new(
         config: Config,
         certd: CertdClient,
-        dkim: DkimVerifier,
+        resolver: Resolver,
         region: phonenumber::country::Id,
     ) -> Self {
         Milter {
             limits: LimitsCache::new(config.max_message_size),
             config,
             certd,
-            dkim,
+            resolver,
             region,
         }
     }
@@ -630,9 +630,7 @@ async fn hand_over(
     let parsed = parse_subject(&subject, milter.region).map_err(|e| e.reply())?;
     let auth = match &target.auth {
         Some(a) => a.clone(),
-        None => match milter
-            .dkim
-            .verify_aligned(&raw, &target.customer.dkim_domains)
+        None => match auth::verify_aligned(&milter.resolver, &raw, &target.customer.dkim_domains)
             .await
         {
             DkimVerdict::Pass { domain, selector } => AuthMethod::Dkim { domain, selector },
@@ -731,21 +729,22 @@ async fn hand_over_answer(
     raw: Vec<u8>,
     a: &AnswerTarget,
 ) -> Result<Committed, Reply> {
-    let ip = conn.client_addr.as_deref().and_then(|s| s.parse().ok());
-    let receiver = milter
-        .config
-        .contract_domains
-        .first()
-        .map(String::as_str)
-        .unwrap_or("localhost");
-    let auth = milter
-        .dkim
-        .authentication_results(&raw, ip, conn.helo.as_deref(), &msg.envelope_from, receiver)
-        .await;
+    let arrival = Arrival {
+        client_ip: conn.client_addr.as_deref().and_then(|s| s.parse().ok()),
+        helo: conn.helo.as_deref(),
+        mail_from: &msg.envelope_from,
+        receiver_host: milter
+            .config
+            .contract_domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost"),
+    };
+    let evidence = auth::authentication_results(&milter.resolver, &raw, &arrival).await;
     // Only an authenticated answer may decide (docs/lifecycle.md): when DNS trouble leaves
     // DMARC undecided, the sender's MTA retries later rather than the answer being judged
     // now on half the facts (RFC 7489 section 6.6.3: temperror, "try again later").
-    if a.kind == AnswerKind::Reply && auth.verdict.dmarc == AuthOutcome::TempError {
+    if a.kind == AnswerKind::Reply && evidence.verdict.dmarc == AuthOutcome::TempError {
         return Err(Reply::new(
             451,
             "4.4.3",
@@ -761,13 +760,7 @@ async fn hand_over_answer(
         client_addr: conn.client_addr.clone(),
         client_name: conn.client_name.clone(),
         helo: conn.helo.clone(),
-        auth: Some(AuthEvidence {
-            dkim: auth.dkim,
-            spf: auth.spf,
-            dmarc: auth.dmarc,
-            header: auth.header,
-            verdict: auth.verdict,
-        }),
+        auth: Some(evidence),
         dedupe_key: dedupe_key(&a.token, &raw),
         raw,
     };
