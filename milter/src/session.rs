@@ -1,14 +1,5 @@
-//! The milter conversation with Postfix: thin indymilter callbacks over a [`Session`], one per
-//! connection, whose methods say what each SMTP stage does to contract mail and to the rest.
-//!
-//! - RCPT ([`rcpt`]): classify the recipient; for a contract address learn certd's limits, ask
-//!   certd whether the customer (or answer token) exists, and check SMTP AUTH where the policy
-//!   allows it.
-//! - DATA: no contract recipient → ACCEPT, Postfix stops calling us for this message.
-//! - headers/body: collected (contract mail only), bounded by certd's `max_message_size`.
-//! - end of message ([`handoff`]): split, parse the Subject, verify DKIM where needed, refuse
-//!   destinations that are no counterparty, check the limits, hand over to certd, and only
-//!   after certd's commit let Postfix answer `250`.
+//! The milter conversation with Postfix: thin indymilter callbacks over one [`Session`] per
+//! connection, so that what each SMTP stage does is a plain method and its refusal one reply.
 
 mod handoff;
 mod rcpt;
@@ -59,6 +50,15 @@ impl Milter {
 }
 
 /// One milter connection: what Postfix negotiated, who the client is, the message in progress.
+///
+/// - RCPT (`rcpt.rs`): classify the recipient; for a contract address learn certd's limits, ask
+///   certd whether the customer (or answer token) exists, and check SMTP AUTH where the policy
+///   allows it.
+/// - DATA: no contract recipient → ACCEPT, Postfix stops calling us for this message.
+/// - headers/body: collected (contract mail only), bounded by certd's `max_message_size`.
+/// - end of message (`handoff.rs`): split, parse the Subject, verify DKIM where needed, refuse
+///   destinations that are no counterparty, check the limits, hand over to certd, and only
+///   after certd's commit let Postfix answer `250`.
 #[derive(Default)]
 pub struct Session {
     opts: Negotiated,

@@ -45,7 +45,7 @@ const UNPARSEABLE: &str = "the message could not be parsed";
 /// authserv-id. The verdict holds the same results as types: what certd decides on.
 ///
 /// DKIM and SPF run concurrently, then DMARC; all three share one deadline of
-/// [`VERIFY_DEADLINE`], so the call never takes much longer than that. DNS trouble and
+/// `VERIFY_DEADLINE` (15 s), so the call never takes much longer than that. DNS trouble and
 /// timeouts become `temperror` results; this never fails or panics.
 pub async fn authentication_results(
     resolver: &Resolver,
