@@ -111,7 +111,7 @@ impl LimitsCache {
         }
     }
 
-    /// The limits in force: cached for [`LIMITS_REFRESH`], else asked from certd.
+    /// The limits in force: cached for `LIMITS_REFRESH`, else asked from certd.
     pub async fn get(&self, certd: &CertdClient) -> Result<Limits, ClientError> {
         if let Some((l, at)) = *self.cached.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < LIMITS_REFRESH {

@@ -1,6 +1,7 @@
 //! certmilter's configuration: one TOML file, documented in `contrib/certmilter.toml.example`.
 
 use crate::error::Error;
+use certmail_protocol::LimitsError;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,39 @@ fn default_idle_timeout() -> u64 {
     7210
 }
 
+/// Why a configuration cannot be used; certmilter does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error(transparent)]
+    Socket(#[from] BadSocket),
+    /// `socket_mode` is no octal mode; the sentence is the protocol crate's.
+    #[error("{0}")]
+    SocketMode(String),
+    #[error("default_region {0:?} is not an ISO 3166 region code")]
+    Region(String),
+    #[error("max_connections is 0: certmilter would serve no connection")]
+    NoConnections,
+    #[error("idle_timeout_secs is 0: give the idle time in seconds (default 7210)")]
+    NoIdleTimeout,
+    #[error(transparent)]
+    MessageSize(#[from] LimitsError),
+    #[error("contract_domains is empty: name at least one contract domain")]
+    NoContractDomains,
+}
+
+/// A `socket` value certmilter cannot listen on; `resolve` is why its address did not resolve.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "socket {spec:?}: expected unix:/path, inet:host:port or inet:port@host{}",
+    .resolve.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+)]
+pub struct BadSocket {
+    pub spec: String,
+    pub resolve: Option<String>,
+}
+
 /// A parsed milter socket spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketSpec {
@@ -77,8 +111,11 @@ pub enum SocketSpec {
 impl SocketSpec {
     /// Accepts Postfix's `unix:/path` and `inet:host:port`, and Sendmail/OpenDKIM's
     /// `local:/path` and `inet:port@host`.
-    pub fn parse(s: &str) -> Result<SocketSpec, String> {
-        let bad = || format!("socket {s:?}: expected unix:/path, inet:host:port or inet:port@host");
+    pub fn parse(s: &str) -> Result<SocketSpec, BadSocket> {
+        let bad = || BadSocket {
+            spec: s.to_string(),
+            resolve: None,
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         match kind {
             "unix" | "local" if rest.starts_with('/') => Ok(SocketSpec::Unix(rest.into())),
@@ -88,7 +125,10 @@ impl SocketSpec {
                     None => rest.to_string(),
                 };
                 let addr = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
-                    .map_err(|e| format!("{}: {e}", bad()))?
+                    .map_err(|e| BadSocket {
+                        resolve: Some(e.to_string()),
+                        ..bad()
+                    })?
                     .next()
                     .ok_or_else(bad)?;
                 Ok(SocketSpec::Inet(addr))
@@ -108,29 +148,32 @@ fn bracket(host: &str) -> String {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| Error::BadConfig {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let mut c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text)?;
         SocketSpec::parse(&c.socket)?;
-        certmail_protocol::socket::parse_mode(&c.socket_mode)?;
+        certmail_protocol::socket::parse_mode(&c.socket_mode).map_err(ConfigError::SocketMode)?;
         c.region()?;
         if c.max_connections == 0 {
-            return Err("max_connections is 0: certmilter would serve no connection".into());
+            return Err(ConfigError::NoConnections);
         }
         if c.idle_timeout_secs == 0 {
-            return Err(
-                "idle_timeout_secs is 0: give the idle time in seconds (default 7210)".into(),
-            );
+            return Err(ConfigError::NoIdleTimeout);
         }
         if let Some(size) = c.max_message_size {
-            certmail_protocol::Limits::for_message_size(size).map_err(|e| e.to_string())?;
+            certmail_protocol::Limits::for_message_size(size)?;
         }
         if c.contract_domains.is_empty() {
-            return Err("contract_domains is empty: name at least one contract domain".into());
+            return Err(ConfigError::NoContractDomains);
         }
         for d in &mut c.contract_domains {
             *d = d.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -156,16 +199,11 @@ impl Config {
         certmail_protocol::socket::parse_mode(&self.socket_mode).unwrap_or(0o660)
     }
 
-    pub fn region(&self) -> Result<phonenumber::country::Id, String> {
+    pub fn region(&self) -> Result<phonenumber::country::Id, ConfigError> {
         self.default_region
             .to_ascii_uppercase()
             .parse()
-            .map_err(|_| {
-                format!(
-                    "default_region {:?} is not an ISO 3166 region code",
-                    self.default_region
-                )
-            })
+            .map_err(|_| ConfigError::Region(self.default_region.clone()))
     }
 }
 
@@ -209,6 +247,7 @@ mod tests {
         assert_eq!(Config::parse(base).unwrap().contract_domains, ["c.test"]);
         assert!(Config::parse(&format!("{base}default_region='XX'"))
             .unwrap_err()
+            .to_string()
             .contains("region"));
         assert!(Config::parse(&format!("{base}colour='red'")).is_err());
         assert!(Config::parse("socket='unix:/s'\ncertd_socket='/c'\ncontract_domains=[]").is_err());

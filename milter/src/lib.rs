@@ -2,14 +2,15 @@
 //! sender is an authentic customer, splits the message and hands it to certd.
 //!
 //! Modules, in the order a message meets them: [`classify`] (RCPT), [`session`] (the milter
-//! stages), [`split`] and [`subject`] (end of message), [`dkim`] (sender authenticity),
-//! [`dedupe`] and [`client`] (handoff to certd). Every refusal is a [`reply::Reply`].
+//! stages), [`split`] and [`subject`] (end of message), [`auth`] (the submission gate and the
+//! counterparty evidence), [`dedupe`] and [`client`] (handoff to certd). Every refusal is a
+//! [`reply::Reply`].
 
+pub mod auth;
 pub mod classify;
 pub mod client;
 pub mod config;
 pub mod dedupe;
-pub mod dkim;
 pub mod error;
 pub mod reply;
 pub mod session;
@@ -24,15 +25,15 @@ use std::time::Duration;
 
 /// Binds the configured socket and runs the milter until SIGTERM or SIGINT.
 pub async fn run(config: config::Config) -> Result<(), Error> {
-    let region = config.region().map_err(Error::Config)?;
-    let dkim = dkim::DkimVerifier::new(&config.dns_servers).map_err(Error::Config)?;
+    let region = config.region()?;
+    let resolver = auth::Resolver::new(&config.dns_servers)?;
     let certd = client::CertdClient {
         path: config.certd_socket.clone(),
         timeout: Duration::from_secs(config.certd_timeout_secs),
     };
     let spec = config.socket_spec();
     let cfg = config.milter_config();
-    let milter = Arc::new(session::Milter::new(config, certd, dkim, region));
+    let milter = Arc::new(session::Milter::new(config, certd, resolver, region));
     check_limits(&milter).await?;
     let callbacks = session::callbacks(Arc::clone(&milter));
     let shutdown = async {
@@ -50,7 +51,10 @@ pub async fn run(config: config::Config) -> Result<(), Error> {
                 milter.config.socket_mode(),
                 milter.config.socket_group.as_deref(),
             )
-            .map_err(|e| Error::Config(format!("cannot bind {}: {e}", path.display())))?;
+            .map_err(|source| Error::Bind {
+                path: path.clone(),
+                source,
+            })?;
             std_listener.set_nonblocking(true)?;
             let listener = tokio::net::UnixListener::from_std(std_listener)?;
             log::info!("certmilter listening on unix:{}", path.display());
@@ -73,10 +77,7 @@ pub async fn run(config: config::Config) -> Result<(), Error> {
 async fn check_limits(milter: &session::Milter) -> Result<(), Error> {
     match milter.certd.call(certmail_protocol::Request::Limits).await {
         Ok(certmail_protocol::Response::Limits(announced)) => {
-            let l = milter
-                .limits
-                .effective(announced)
-                .map_err(|e| Error::Config(e.to_string()))?;
+            let l = milter.limits.effective(announced)?;
             log::info!(
                 "limits: messages up to {} bytes, Subjects up to {} characters, {} destinations, {} attachments",
                 l.max_message_size,

@@ -78,7 +78,7 @@ impl Reply {
     ///   control, line and paragraph separators become a space, typographic punctuation its
     ///   ASCII form, anything else `?` as Postfix itself prints it);
     /// - at most [`MAX_REPLY_LINE`] octets with the code, the enhanced status and CRLF (and
-    ///   with every `%` doubled on the way to the MTA): words over [`MAX_WORD`] characters
+    ///   with every `%` doubled on the way to the MTA): words over `MAX_WORD` characters
     ///   lose their middle first, then the whole text does.
     pub fn client_text(&self) -> String {
         let room = MAX_REPLY_LINE - "xxx ".len() - self.enhanced.len() - " ".len() - "\r\n".len();

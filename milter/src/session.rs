@@ -1,29 +1,20 @@
-//! The milter conversation with Postfix: what happens at each SMTP stage.
-//!
-//! - RCPT: classify the recipient; for a contract address learn certd's limits, ask certd
-//!   whether the customer exists and is active, and check SMTP AUTH where the policy allows it.
-//! - DATA: no contract recipient → ACCEPT, Postfix stops calling us for this message.
-//! - headers/body: collected (contract mail only), bounded by certd's `max_message_size`.
-//! - end of message: split, parse the Subject, verify DKIM where needed, refuse destinations
-//!   that are no counterparty, check the limits, hand over to certd, and only after certd's
-//!   commit let Postfix answer `250`.
+//! The milter conversation with Postfix: thin indymilter callbacks over one [`Session`] per
+//! connection, so that what each SMTP stage does is a plain method and its refusal one reply.
 
-use crate::classify::{bare_address, classify, Recipient};
-use crate::client::{CertdClient, ClientError, LimitsCache};
+mod handoff;
+mod rcpt;
+
+pub use rcpt::{authorize, RcptDecision};
+
+use crate::auth::Resolver;
+use crate::classify::bare_address;
+use crate::client::{CertdClient, LimitsCache};
 use crate::config::Config;
-use crate::dedupe::dedupe_key;
-use crate::dkim::{DkimVerdict, DkimVerifier};
 use crate::reply::Reply;
-use crate::split::split;
-use crate::subject::parse_subject;
-use certmail_protocol::counterparty::Excluded;
-use certmail_protocol::{
-    Answer, AnswerKind, AuthEvidence, AuthMethod, AuthOutcome, CodecError, Committed, CustomerInfo,
-    CustomerPolicy, Limits, Request, Response, Submission,
-};
+use certmail_protocol::{AnswerKind, AuthMethod, Committed, CustomerInfo, Limits};
 use indymilter::{
-    Actions, Callbacks, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts,
-    SetErrorReply, SmtpReply, SocketInfo, Status,
+    ActionError, Actions, Callbacks, ContextActions, EomActions, MacroStage, NegotiateContext,
+    ProtoOpts, SetErrorReply, SmtpReply, SocketInfo, Status,
 };
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
@@ -35,7 +26,7 @@ pub const CONTRACT_HEADER: &str = "X-Certmail-Contract";
 pub struct Milter {
     pub config: Config,
     pub certd: CertdClient,
-    pub dkim: DkimVerifier,
+    pub resolver: Resolver,
     pub region: phonenumber::country::Id,
     /// certd's limits, lowered by `config.max_message_size` if set.
     pub limits: LimitsCache,
@@ -45,30 +36,51 @@ impl Milter {
     pub fn new(
         config: Config,
         certd: CertdClient,
-        dkim: DkimVerifier,
+        resolver: Resolver,
         region: phonenumber::country::Id,
     ) -> Self {
         Milter {
             limits: LimitsCache::new(config.max_message_size),
             config,
             certd,
-            dkim,
+            resolver,
             region,
         }
     }
 }
 
-/// Per-connection state.
+/// One milter connection: what Postfix negotiated, who the client is, the message in progress.
+///
+/// - RCPT (`rcpt.rs`): classify the recipient; for a contract address learn certd's limits, ask
+///   certd whether the customer (or answer token) exists, and check SMTP AUTH where the policy
+///   allows it.
+/// - DATA: no contract recipient → ACCEPT, Postfix stops calling us for this message.
+/// - headers/body: collected (contract mail only), bounded by certd's `max_message_size`.
+/// - end of message (`handoff.rs`): split, parse the Subject, verify DKIM where needed, refuse
+///   destinations that are no counterparty, check the limits, hand over to certd, and only
+///   after certd's commit let Postfix answer `250`.
 #[derive(Default)]
-pub struct Conn {
+pub struct Session {
+    opts: Negotiated,
+    client: Client,
+    msg: Message,
+}
+
+/// What Postfix agreed to at negotiation, for the whole connection.
+#[derive(Clone, Copy, Default)]
+struct Negotiated {
     leading_space: bool,
     noreply_connect: bool,
     noreply_helo: bool,
     noreply_mail: bool,
-    client_addr: Option<String>,
-    client_name: Option<String>,
+}
+
+/// The SMTP client as Postfix describes it, recorded with every contract and answer.
+#[derive(Default)]
+struct Client {
+    addr: Option<String>,
+    name: Option<String>,
     helo: Option<String>,
-    msg: Message,
 }
 
 /// Per-message state, reset at MAIL and on abort.
@@ -77,9 +89,7 @@ struct Message {
     envelope_from: String,
     auth_login: Option<String>,
     auth_mech: Option<String>,
-    target: Option<Target>,
-    /// Set instead of `target` for a reply or a delivery report.
-    answer: Option<AnswerTarget>,
+    kind: MessageKind,
     /// The contract recipients as Postfix passed them, for deletion at end of message.
     contract_rcpts: Vec<String>,
     ordinary_rcpts: usize,
@@ -93,6 +103,18 @@ impl Message {
     fn max_size(&self) -> u64 {
         self.limits.unwrap_or_default().max_message_size
     }
+}
+
+/// What a message is to certmail, decided by its first contract recipient; one per message.
+#[derive(Default)]
+enum MessageKind {
+    /// No contract recipient: Postfix stops calling us at DATA.
+    #[default]
+    Ordinary,
+    /// A contract submitted to a customer's address.
+    Submission(Target),
+    /// A reply or a delivery report at an answer address.
+    Answer(AnswerTarget),
 }
 
 /// The customer a message is submitted to.
@@ -110,58 +132,332 @@ struct AnswerTarget {
     address: String,
 }
 
-/// The decision at RCPT for a submission address.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RcptDecision {
-    /// Accept; `None` = authenticity still to be proven by DKIM at end of message.
-    Accept(Option<AuthMethod>),
-    Reject(Reply),
+impl Session {
+    /// A connection on which Postfix offered `mta_opts` (we ask for a subset of them).
+    fn negotiated(mta_opts: ProtoOpts) -> Session {
+        Session {
+            opts: Negotiated {
+                leading_space: mta_opts.contains(ProtoOpts::LEADING_SPACE),
+                noreply_connect: mta_opts.contains(ProtoOpts::NOREPLY_CONNECT),
+                noreply_helo: mta_opts.contains(ProtoOpts::NOREPLY_HELO),
+                noreply_mail: mta_opts.contains(ProtoOpts::NOREPLY_MAIL),
+            },
+            ..Session::default()
+        }
+    }
+
+    fn on_connect(&mut self, hostname: String, addr: Option<String>) -> Status {
+        self.client.name = Some(hostname);
+        self.client.addr = addr;
+        no_reply_if(self.opts.noreply_connect)
+    }
+
+    fn on_helo(&mut self, helo: String) -> Status {
+        self.client.helo = Some(helo);
+        no_reply_if(self.opts.noreply_helo)
+    }
+
+    /// MAIL starts a message; it is never refused here (authorisation happens at RCPT).
+    fn on_mail(
+        &mut self,
+        envelope_from: String,
+        auth_login: Option<String>,
+        auth_mech: Option<String>,
+    ) -> Status {
+        self.msg = Message {
+            envelope_from,
+            auth_login,
+            auth_mech,
+            ..Message::default()
+        };
+        no_reply_if(self.opts.noreply_mail)
+    }
+
+    fn on_data(&mut self, queue_id: Option<String>) -> Status {
+        self.msg.queue_id = queue_id;
+        match self.msg.kind {
+            // Ordinary mail: stop here, Postfix calls us no more for this message.
+            MessageKind::Ordinary => Status::Accept,
+            MessageKind::Submission(_) | MessageKind::Answer(_) => Status::Continue,
+        }
+    }
+
+    fn on_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), Reply> {
+        let raw = &mut self.msg.raw;
+        raw.extend_from_slice(name);
+        raw.push(b':');
+        if !self.opts.leading_space {
+            raw.push(b' ');
+        }
+        push_crlf(raw, value);
+        raw.extend_from_slice(b"\r\n");
+        self.msg.within_size()
+    }
+
+    fn on_eoh(&mut self) {
+        self.msg.raw.extend_from_slice(b"\r\n");
+    }
+
+    fn on_body(&mut self, chunk: &[u8]) -> Result<(), Reply> {
+        self.msg.raw.extend_from_slice(chunk);
+        self.msg.within_size()
+    }
+
+    /// End of message: hand the contract mail over to certd and, after its commit, take the
+    /// contract recipients out; `Err` is the SMTP reply to give instead of `250`.
+    async fn on_eom(
+        &mut self,
+        milter: &Milter,
+        queue_id: Option<String>,
+        actions: &EomActions,
+    ) -> Result<Status, Reply> {
+        if queue_id.is_some() {
+            self.msg.queue_id = queue_id;
+        }
+        let mut msg = std::mem::take(&mut self.msg);
+        // The raw message moves into the request to certd rather than being copied: for a large
+        // contract that copy was a third of the milter's peak memory (docs/performance.md).
+        let raw = std::mem::take(&mut msg.raw);
+        let kind = std::mem::take(&mut msg.kind);
+        let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
+        let committed = match &kind {
+            MessageKind::Ordinary => return Ok(Status::Accept),
+            MessageKind::Answer(answer) => {
+                let c = handoff::answer(milter, &self.client, &msg, raw, answer)
+                    .await
+                    .inspect_err(|r| {
+                        log::info!(
+                            "queue={qid} from=<{}> rcpt=<{}> {r}",
+                            msg.envelope_from,
+                            answer.address
+                        )
+                    })?;
+                log::info!(
+                    "queue={qid} contract={} serial={} from=<{}> rcpt=<{}> {:?} stored",
+                    c.contract_id,
+                    c.serial,
+                    msg.envelope_from,
+                    answer.address,
+                    answer.kind
+                );
+                c
+            }
+            MessageKind::Submission(target) => {
+                let c = handoff::submit(milter, &self.client, &msg, raw, target)
+                    .await
+                    .inspect_err(|r| {
+                        log::info!(
+                            "queue={qid} from=<{}> rcpt=<{}> {}: {r}",
+                            msg.envelope_from,
+                            target.address,
+                            if r.is_temporary() {
+                                "deferred"
+                            } else {
+                                "rejected"
+                            }
+                        )
+                    })?;
+                log::info!(
+                    "queue={qid} contract={} serial={} from=<{}> rcpt=<{}> {}",
+                    c.contract_id,
+                    c.serial,
+                    msg.envelope_from,
+                    target.address,
+                    if c.duplicate {
+                        "retry of a stored contract"
+                    } else {
+                        "stored"
+                    }
+                );
+                c
+            }
+        };
+        self.reroute(milter, actions, &msg, &committed)
+            .await
+            .map_err(|e| {
+                // Stored but the original could not be rerouted: tempfail; the retry is
+                // recognised by its dedupe key, so the contract is still stored once.
+                log::error!(
+                    "queue={qid} contract={}: milter action failed: {e}",
+                    committed.contract_id
+                );
+                handoff::certd_unavailable()
+            })
+    }
+
+    /// After the commit: take the contract recipients out of the message. Contract-only mail is
+    /// discarded (certd holds the original) or, with `archive_recipient`, delivered to the
+    /// archive with the contract id in a header; ordinary recipients get their copy untouched.
+    async fn reroute(
+        &self,
+        milter: &Milter,
+        actions: &EomActions,
+        msg: &Message,
+        c: &Committed,
+    ) -> Result<Status, ActionError> {
+        for rcpt in &msg.contract_rcpts {
+            actions.delete_recipient(rcpt.as_str()).await?;
+        }
+        if msg.ordinary_rcpts > 0 {
+            return Ok(Status::Accept);
+        }
+        match &milter.config.archive_recipient {
+            Some(archive) => {
+                actions
+                    .add_header(
+                        CONTRACT_HEADER,
+                        // With LEADING_SPACE negotiated, Postfix takes the value verbatim.
+                        format!(
+                            "{}{}; serial={}",
+                            if self.opts.leading_space { " " } else { "" },
+                            c.contract_id,
+                            c.serial
+                        ),
+                    )
+                    .await?;
+                actions.add_recipient(format!("<{archive}>")).await?;
+                Ok(Status::Accept)
+            }
+            None => Ok(Status::Discard),
+        }
+    }
+
+    fn on_abort(&mut self) {
+        self.msg = Message::default();
+    }
 }
 
-/// Whitelist and SMTP AUTH check (claim 2 of the patent), a pure function of what certd said
-/// and what the SMTP session shows.
-pub fn authorize(
-    info: Option<&CustomerInfo>,
-    address: &str,
-    login: Option<&str>,
-    mechanism: Option<&str>,
-) -> RcptDecision {
-    let Some(c) = info else {
-        return RcptDecision::Reject(Reply::new(
-            550,
-            "5.7.1",
-            format!("<{address}> is not a certmail customer address"),
-        ));
-    };
-    if !c.active {
-        return RcptDecision::Reject(Reply::new(
-            550,
-            "5.7.1",
-            format!("the certmail customer <{address}> is disabled; contact your operator"),
-        ));
+impl Message {
+    /// Refuses the message as soon as it is over the size limit, while it streams (memory
+    /// bounded), with the same sentence certd would give.
+    fn within_size(&self) -> Result<(), Reply> {
+        let (size, max) = (self.raw.len() as u64, self.max_size());
+        if size > max {
+            let over = certmail_protocol::LimitViolation::MessageTooLarge { size, max };
+            Err(Reply::refused(over.refusal()))
+        } else {
+            Ok(())
+        }
     }
-    let login_ok = login.is_some_and(|l| c.smtp_logins.iter().any(|x| x == l));
-    let smtp_auth = || {
-        Some(AuthMethod::SmtpAuth {
-            login: login.unwrap_or_default().to_string(),
-            mechanism: mechanism.unwrap_or("unknown").to_string(),
+}
+
+/// The callbacks, bound to `milter`: each reads what indymilter passes, calls one [`Session`]
+/// method and turns its answer into a milter status.
+pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Session> {
+    let m_rcpt = Arc::clone(&milter);
+    let m_eom = milter;
+    Callbacks::new()
+        .on_negotiate(|cx, _actions, mta_opts| Box::pin(negotiate(cx, mta_opts)))
+        .on_connect(|cx, hostname, socket| {
+            Box::pin(async move {
+                let addr = match socket {
+                    SocketInfo::Inet(addr) => Some(addr.ip().to_string()),
+                    _ => None,
+                };
+                session(&mut cx.data).on_connect(lossy(&hostname), addr)
+            })
         })
-    };
-    match (c.policy, login_ok, login) {
-        (CustomerPolicy::SmtpAuth | CustomerPolicy::Any, true, _) => RcptDecision::Accept(smtp_auth()),
-        (CustomerPolicy::SmtpAuth, false, Some(l)) => RcptDecision::Reject(Reply::new(
-            550,
-            "5.7.1",
-            format!("SMTP AUTH user {l:?} may not submit contracts for <{address}>"),
-        )),
-        (CustomerPolicy::SmtpAuth, false, None) => RcptDecision::Reject(Reply::new(
-            550,
-            "5.7.1",
-            format!(
-                "contracts for <{address}> must be sent with SMTP AUTH: log in to the submission server with your customer account"
-            ),
-        )),
-        (CustomerPolicy::Dkim | CustomerPolicy::Any, _, _) => RcptDecision::Accept(None),
+        .on_helo(|cx, helo| Box::pin(async move { session(&mut cx.data).on_helo(lossy(&helo)) }))
+        .on_mail(|cx, args| {
+            Box::pin(async move {
+                let envelope_from = args
+                    .first()
+                    .map(|a| bare_address(&lossy(a)).to_string())
+                    .unwrap_or_default();
+                let auth_login = macro_str(&cx.macros, c"{auth_authen}");
+                let auth_mech = macro_str(&cx.macros, c"{auth_type}");
+                session(&mut cx.data).on_mail(envelope_from, auth_login, auth_mech)
+            })
+        })
+        .on_rcpt(move |cx, args| {
+            let milter = Arc::clone(&m_rcpt);
+            Box::pin(async move {
+                let Some(rcpt) = args.first().map(lossy) else {
+                    return Status::Continue;
+                };
+                let result = session(&mut cx.data).on_rcpt(&milter, &rcpt).await;
+                status(&mut cx.reply, result)
+            })
+        })
+        .on_data(|cx| {
+            Box::pin(async move {
+                let queue_id = macro_str(&cx.macros, c"i");
+                session(&mut cx.data).on_data(queue_id)
+            })
+        })
+        .on_header(|cx, name, value| {
+            Box::pin(async move {
+                let result = session(&mut cx.data).on_header(name.as_bytes(), value.as_bytes());
+                status(&mut cx.reply, result)
+            })
+        })
+        .on_eoh(|cx| {
+            Box::pin(async move {
+                session(&mut cx.data).on_eoh();
+                Status::Continue
+            })
+        })
+        .on_body(|cx, chunk| {
+            Box::pin(async move {
+                let result = session(&mut cx.data).on_body(&chunk);
+                status(&mut cx.reply, result)
+            })
+        })
+        .on_eom(move |cx| {
+            let milter = Arc::clone(&m_eom);
+            Box::pin(async move {
+                let queue_id = macro_str(&cx.macros, c"i");
+                let Some(session) = cx.data.as_mut() else {
+                    return Status::Continue;
+                };
+                match session.on_eom(&milter, queue_id, &cx.actions).await {
+                    Ok(status) => status,
+                    Err(r) => set_reply(&mut cx.reply, &r),
+                }
+            })
+        })
+        .on_abort(|cx| {
+            Box::pin(async move {
+                if let Some(session) = cx.data.as_mut() {
+                    session.on_abort();
+                }
+                Status::Continue
+            })
+        })
+}
+
+async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> Status {
+    cx.requested_actions = Actions::ADD_HEADER | Actions::DELETE_RCPT | Actions::ADD_RCPT;
+    // Ask only for what the MTA offers; each NOREPLY saves a round trip on every connection.
+    let wanted = ProtoOpts::NO_UNKNOWN
+        | ProtoOpts::NOREPLY_CONNECT
+        | ProtoOpts::NOREPLY_HELO
+        // MAIL is never refused here (authorisation happens at RCPT): one round trip less
+        // per message, which is most of what ordinary mail pays (docs/performance.md).
+        | ProtoOpts::NOREPLY_MAIL
+        | ProtoOpts::LEADING_SPACE;
+    cx.requested_opts = wanted & mta_opts;
+    cx.data = Some(Session::negotiated(mta_opts));
+    if let Ok(m) = CString::new("{auth_authen} {auth_type} {mail_addr}") {
+        cx.requested_macros.insert(MacroStage::Mail, m);
+    }
+    if let Ok(m) = CString::new("i") {
+        cx.requested_macros.insert(MacroStage::Data, m.clone());
+        cx.requested_macros.insert(MacroStage::Eom, m);
+    }
+    Status::Continue
+}
+
+/// The connection's session (created if negotiation did not, as indymilter-test may skip it).
+fn session(data: &mut Option<Session>) -> &mut Session {
+    data.get_or_insert_with(Session::default)
+}
+
+/// `Continue`, or the stage's refusal as a reply.
+fn status(reply: &mut SmtpReply, result: Result<(), Reply>) -> Status {
+    match result {
+        Ok(()) => Status::Continue,
+        Err(r) => set_reply(reply, &r),
     }
 }
 
@@ -175,6 +471,15 @@ fn set_reply(reply: &mut SmtpReply, r: &Reply) -> Status {
         Status::Tempfail
     } else {
         Status::Reject
+    }
+}
+
+/// `Noreply` where Postfix agreed not to wait for our answer at this stage.
+fn no_reply_if(negotiated: bool) -> Status {
+    if negotiated {
+        Status::Noreply
+    } else {
+        Status::Continue
     }
 }
 
@@ -200,715 +505,9 @@ fn push_crlf(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// The callbacks, bound to `milter`.
-pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Conn> {
-    let m_rcpt = Arc::clone(&milter);
-    let m_eom = milter;
-    Callbacks::new()
-        .on_negotiate(|cx, _actions, mta_opts| Box::pin(negotiate(cx, mta_opts)))
-        .on_connect(|cx, hostname, socket| {
-            Box::pin(async move {
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                conn.client_name = Some(lossy(&hostname));
-                conn.client_addr = match socket {
-                    SocketInfo::Inet(addr) => Some(addr.ip().to_string()),
-                    _ => None,
-                };
-                if conn.noreply_connect {
-                    Status::Noreply
-                } else {
-                    Status::Continue
-                }
-            })
-        })
-        .on_helo(|cx, helo| {
-            Box::pin(async move {
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                conn.helo = Some(lossy(&helo));
-                if conn.noreply_helo {
-                    Status::Noreply
-                } else {
-                    Status::Continue
-                }
-            })
-        })
-        .on_mail(|cx, args| {
-            Box::pin(async move {
-                let auth_login = macro_str(&cx.macros, c"{auth_authen}");
-                let auth_mech = macro_str(&cx.macros, c"{auth_type}");
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                conn.msg = Message {
-                    envelope_from: args
-                        .first()
-                        .map(|a| bare_address(&lossy(a)).to_string())
-                        .unwrap_or_default(),
-                    auth_login,
-                    auth_mech,
-                    ..Message::default()
-                };
-                if conn.noreply_mail {
-                    Status::Noreply
-                } else {
-                    Status::Continue
-                }
-            })
-        })
-        .on_rcpt(move |cx, args| {
-            let milter = Arc::clone(&m_rcpt);
-            Box::pin(async move {
-                let Some(rcpt) = args.first().map(lossy) else {
-                    return Status::Continue;
-                };
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                let (status, reply) = rcpt_stage(&milter, conn, &rcpt).await;
-                match reply {
-                    Some(r) => set_reply(&mut cx.reply, &r),
-                    None => status,
-                }
-            })
-        })
-        .on_data(|cx| {
-            Box::pin(async move {
-                let queue_id = macro_str(&cx.macros, c"i");
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                conn.msg.queue_id = queue_id;
-                if conn.msg.target.is_none() && conn.msg.answer.is_none() {
-                    // Ordinary mail: stop here, Postfix calls us no more for this message.
-                    Status::Accept
-                } else {
-                    Status::Continue
-                }
-            })
-        })
-        .on_header(move |cx, name, value| {
-            Box::pin(async move {
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                let max = conn.msg.max_size();
-                let raw = &mut conn.msg.raw;
-                raw.extend_from_slice(name.as_bytes());
-                raw.push(b':');
-                if !conn.leading_space {
-                    raw.push(b' ');
-                }
-                push_crlf(raw, value.as_bytes());
-                raw.extend_from_slice(b"\r\n");
-                too_large(&mut cx.reply, raw.len() as u64, max)
-            })
-        })
-        .on_eoh(|cx| {
-            Box::pin(async move {
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                conn.msg.raw.extend_from_slice(b"\r\n");
-                Status::Continue
-            })
-        })
-        .on_body(move |cx, chunk| {
-            Box::pin(async move {
-                let conn = cx.data.get_or_insert_with(Conn::default);
-                let max = conn.msg.max_size();
-                conn.msg.raw.extend_from_slice(&chunk);
-                too_large(&mut cx.reply, conn.msg.raw.len() as u64, max)
-            })
-        })
-        .on_eom(move |cx| {
-            let milter = Arc::clone(&m_eom);
-            Box::pin(async move { eom_stage(&milter, cx).await })
-        })
-        .on_abort(|cx| {
-            Box::pin(async move {
-                if let Some(conn) = cx.data.as_mut() {
-                    conn.msg = Message::default();
-                }
-                Status::Continue
-            })
-        })
-}
-
-async fn negotiate(cx: &mut NegotiateContext<Conn>, mta_opts: ProtoOpts) -> Status {
-    cx.requested_actions = Actions::ADD_HEADER | Actions::DELETE_RCPT | Actions::ADD_RCPT;
-    // Ask only for what the MTA offers; each NOREPLY saves a round trip on every connection.
-    let wanted = ProtoOpts::NO_UNKNOWN
-        | ProtoOpts::NOREPLY_CONNECT
-        | ProtoOpts::NOREPLY_HELO
-        // MAIL is never refused here (authorisation happens at RCPT): one round trip less
-        // per message, which is most of what ordinary mail pays (docs/performance.md).
-        | ProtoOpts::NOREPLY_MAIL
-        | ProtoOpts::LEADING_SPACE;
-    cx.requested_opts = wanted & mta_opts;
-    let conn = Conn {
-        leading_space: mta_opts.contains(ProtoOpts::LEADING_SPACE),
-        noreply_connect: mta_opts.contains(ProtoOpts::NOREPLY_CONNECT),
-        noreply_helo: mta_opts.contains(ProtoOpts::NOREPLY_HELO),
-        noreply_mail: mta_opts.contains(ProtoOpts::NOREPLY_MAIL),
-        ..Conn::default()
-    };
-    cx.data = Some(conn);
-    if let Ok(m) = CString::new("{auth_authen} {auth_type} {mail_addr}") {
-        cx.requested_macros.insert(MacroStage::Mail, m);
-    }
-    if let Ok(m) = CString::new("i") {
-        cx.requested_macros.insert(MacroStage::Data, m.clone());
-        cx.requested_macros.insert(MacroStage::Eom, m);
-    }
-    Status::Continue
-}
-
-/// Refuses the message as soon as it is over the size limit, while it streams (memory
-/// bounded), with the same sentence certd would give.
-fn too_large(reply: &mut SmtpReply, size: u64, max: u64) -> Status {
-    if size > max {
-        let over = certmail_protocol::LimitViolation::MessageTooLarge { size, max };
-        set_reply(reply, &Reply::refused(over.refusal()))
-    } else {
-        Status::Continue
-    }
-}
-
-/// RCPT: returns the status, or a reply to reject/tempfail this recipient with.
-async fn rcpt_stage(milter: &Milter, conn: &mut Conn, rcpt: &str) -> (Status, Option<Reply>) {
-    let class = classify(rcpt, &milter.config.contract_domains);
-    if class == Recipient::Ordinary {
-        conn.msg.ordinary_rcpts += 1;
-        return (Status::Continue, None);
-    }
-    // Contract traffic: its body is collected, within certd's limits.
-    match milter.limits.get(&milter.certd).await {
-        Ok(l) => conn.msg.limits = Some(l),
-        Err(e) => {
-            log::error!(
-                "rcpt=<{}>: cannot learn certd's limits: {e}",
-                bare_address(rcpt)
-            );
-            return (Status::Tempfail, Some(certd_unavailable()));
-        }
-    }
-    match class {
-        Recipient::Ordinary => (Status::Continue, None),
-        Recipient::Reply { token, address } => {
-            answer_rcpt(milter, conn, rcpt, token, AnswerKind::Reply, address).await
-        }
-        Recipient::Bounce { token, address } => {
-            answer_rcpt(milter, conn, rcpt, token, AnswerKind::Bounce, address).await
-        }
-        Recipient::Submission { customer, address } => {
-            if conn.msg.answer.is_some() {
-                return (Status::Tempfail, Some(one_per_message(&address)));
-            }
-            if let Some(t) = &conn.msg.target {
-                if t.customer.name == customer {
-                    conn.msg.contract_rcpts.push(rcpt.to_string());
-                    return (Status::Continue, None);
-                }
-                return (Status::Tempfail, Some(one_per_message(&address)));
-            }
-            let info = match milter
-                .certd
-                .call(Request::LookupCustomer {
-                    name: customer.clone(),
-                })
-                .await
-            {
-                Ok(Response::Customer(info)) => info,
-                Ok(other) => {
-                    log::error!("certd answered a customer look-up with {other:?}");
-                    return (Status::Tempfail, Some(certd_unavailable()));
-                }
-                Err(e) => {
-                    log::error!("rcpt=<{address}>: {e}");
-                    return (Status::Tempfail, Some(certd_unavailable()));
-                }
-            };
-            let m = &conn.msg;
-            match authorize(
-                info.as_ref(),
-                &address,
-                m.auth_login.as_deref(),
-                m.auth_mech.as_deref(),
-            ) {
-                RcptDecision::Reject(r) => {
-                    log::info!(
-                        "from=<{}> rcpt=<{address}> client={} rejected: {r}",
-                        m.envelope_from,
-                        conn.client_addr.as_deref().unwrap_or("-")
-                    );
-                    (Status::Reject, Some(r))
-                }
-                RcptDecision::Accept(auth) => {
-                    if let Some(customer) = info {
-                        conn.msg.target = Some(Target {
-                            customer,
-                            address,
-                            auth,
-                        });
-                        conn.msg.contract_rcpts.push(rcpt.to_string());
-                    }
-                    (Status::Continue, None)
-                }
-            }
-        }
-    }
-}
-
-fn one_per_message(address: &str) -> Reply {
-    Reply::new(
-        452,
-        "4.5.3",
-        format!("one contract per message: send to <{address}> in a separate message"),
-    )
-}
-
-/// RCPT of `reply+<token>@` / `bounce+<token>@`: known tokens of that kind only, so forged,
-/// stale or swapped addresses (a reply token at `bounce+`) are refused before the body is sent.
-async fn answer_rcpt(
-    milter: &Milter,
-    conn: &mut Conn,
-    rcpt: &str,
-    token: String,
-    kind: AnswerKind,
-    address: String,
-) -> (Status, Option<Reply>) {
-    if let Some(a) = &conn.msg.answer {
-        if a.token == token && a.kind == kind {
-            conn.msg.contract_rcpts.push(rcpt.to_string());
-            return (Status::Continue, None);
-        }
-    }
-    if conn.msg.answer.is_some() || conn.msg.target.is_some() {
-        return (Status::Tempfail, Some(one_per_message(&address)));
-    }
-    match milter
-        .certd
-        .call(Request::LookupToken {
-            token: token.clone(),
-            // A reply token is no bounce token and vice versa: certd checks the kind too.
-            kind: Some(kind),
-        })
-        .await
-    {
-        Ok(Response::Token(Some(_))) => {
-            conn.msg.answer = Some(AnswerTarget {
-                token,
-                kind,
-                address,
-            });
-            conn.msg.contract_rcpts.push(rcpt.to_string());
-            (Status::Continue, None)
-        }
-        Ok(Response::Token(None)) => {
-            log::info!(
-                "from=<{}> rcpt=<{address}> client={} rejected: unknown answer token",
-                conn.msg.envelope_from,
-                conn.client_addr.as_deref().unwrap_or("-")
-            );
-            (
-                Status::Reject,
-                Some(Reply::new(
-                    550,
-                    "5.1.1",
-                    format!("<{address}>: no contract is waiting for an answer at this address"),
-                )),
-            )
-        }
-        Ok(other) => {
-            log::error!("certd answered a token look-up with {other:?}");
-            (Status::Tempfail, Some(certd_unavailable()))
-        }
-        Err(e) => {
-            log::error!("rcpt=<{address}>: {e}");
-            (Status::Tempfail, Some(certd_unavailable()))
-        }
-    }
-}
-
-fn certd_unavailable() -> Reply {
-    Reply::tempfail("the certification service is temporarily unavailable; please try again later")
-}
-
-async fn eom_stage(milter: &Milter, cx: &mut EomContext<Conn>) -> Status {
-    let queue_id = macro_str(&cx.macros, c"i");
-    let Some(conn) = cx.data.as_mut() else {
-        return Status::Continue;
-    };
-    if queue_id.is_some() {
-        conn.msg.queue_id = queue_id;
-    }
-    let mut msg = std::mem::take(&mut conn.msg);
-    // The raw message moves into the request to certd rather than being copied: for a large
-    // contract that copy was a third of the milter's peak memory (docs/performance.md).
-    let raw = std::mem::take(&mut msg.raw);
-    if let Some(answer) = msg.answer.as_ref() {
-        let leading_space = conn.leading_space;
-        let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
-        let committed = match hand_over_answer(milter, conn, &msg, raw, answer).await {
-            Ok(c) => c,
-            Err(r) => {
-                log::info!(
-                    "queue={qid} from=<{}> rcpt=<{}> {r}",
-                    msg.envelope_from,
-                    answer.address
-                );
-                return set_reply(&mut cx.reply, &r);
-            }
-        };
-        log::info!(
-            "queue={qid} contract={} serial={} from=<{}> rcpt=<{}> {:?} stored",
-            committed.contract_id,
-            committed.serial,
-            msg.envelope_from,
-            answer.address,
-            answer.kind
-        );
-        return match finish(milter, cx, &msg, &committed, leading_space).await {
-            Ok(status) => status,
-            Err(e) => {
-                log::error!("queue={qid}: milter action failed: {e}");
-                set_reply(&mut cx.reply, &certd_unavailable())
-            }
-        };
-    }
-    let Some(target) = msg.target.as_ref() else {
-        return Status::Accept;
-    };
-    let leading_space = conn.leading_space;
-    let qid = msg.queue_id.clone().unwrap_or_else(|| "-".into());
-    let committed = match hand_over(milter, conn, &msg, raw, target).await {
-        Ok(c) => c,
-        Err(r) => {
-            log::info!(
-                "queue={qid} from=<{}> rcpt=<{}> {}: {r}",
-                msg.envelope_from,
-                target.address,
-                if r.is_temporary() {
-                    "deferred"
-                } else {
-                    "rejected"
-                }
-            );
-            return set_reply(&mut cx.reply, &r);
-        }
-    };
-    log::info!(
-        "queue={qid} contract={} serial={} from=<{}> rcpt=<{}> {}",
-        committed.contract_id,
-        committed.serial,
-        msg.envelope_from,
-        target.address,
-        if committed.duplicate {
-            "retry of a stored contract"
-        } else {
-            "stored"
-        }
-    );
-    match finish(milter, cx, &msg, &committed, leading_space).await {
-        Ok(status) => status,
-        Err(e) => {
-            // Stored but the original could not be rerouted: tempfail; the retry is
-            // recognised by its dedupe key, so the contract is still stored once.
-            log::error!(
-                "queue={qid} contract={}: milter action failed: {e}",
-                committed.contract_id
-            );
-            set_reply(&mut cx.reply, &certd_unavailable())
-        }
-    }
-}
-
-/// Splits, authenticates and submits; `Err` is the SMTP reply to give instead of `250`.
-async fn hand_over(
-    milter: &Milter,
-    conn: &Conn,
-    msg: &Message,
-    raw: Vec<u8>,
-    target: &Target,
-) -> Result<Committed, Reply> {
-    let limits = msg.limits.unwrap_or_default();
-    let parts = split(&raw).map_err(|e| e.reply())?;
-    let subject = parts.subject.clone().unwrap_or_default();
-    limits
-        .check_subject(&subject)
-        .map_err(|e| Reply::refused(e.refusal()))?;
-    let parsed = parse_subject(&subject, milter.region).map_err(|e| e.reply())?;
-    let auth = match &target.auth {
-        Some(a) => a.clone(),
-        None => match milter
-            .dkim
-            .verify_aligned(&raw, &target.customer.dkim_domains)
-            .await
-        {
-            DkimVerdict::Pass { domain, selector } => AuthMethod::Dkim { domain, selector },
-            DkimVerdict::Fail { reason } => {
-                return Err(Reply::new(
-                    550,
-                    "5.7.1",
-                    format!(
-                        "the sender of contracts for <{}> is not authenticated: {reason}",
-                        target.address
-                    ),
-                ))
-            }
-            DkimVerdict::TempError { reason } => {
-                return Err(Reply::new(
-                    451,
-                    "4.4.3",
-                    format!("DKIM key look-up failed, try again later: {reason}"),
-                ))
-            }
-        },
-    };
-    // After authentication, so that only the customer learns which of its own addresses and
-    // numbers are registered.
-    not_a_counterparty(milter, msg, &target.customer, parts.from.as_deref())
-        .check(&parsed.destinations)
-        .map_err(|e| Reply::refused(e.refusal()))?;
-    let submission = Submission {
-        customer: target.customer.name.clone(),
-        recipient: target.address.clone(),
-        auth,
-        envelope_from: msg.envelope_from.clone(),
-        from_header: parts.from,
-        message_id: parts.message_id,
-        subject,
-        subject_text: parsed.text,
-        destinations: parsed.destinations,
-        text: parts.text,
-        attachments: parts.attachments,
-        queue_id: msg.queue_id.clone(),
-        client_addr: conn.client_addr.clone(),
-        client_name: conn.client_name.clone(),
-        helo: conn.helo.clone(),
-        dedupe_key: dedupe_key(&target.customer.name, &raw),
-        raw,
-    };
-    limits
-        .check_submission(&submission)
-        .map_err(|e| Reply::refused(e.refusal()))?;
-    certd_result(
-        milter
-            .certd
-            .call_within(
-                Request::Submit(Box::new(submission)),
-                limits.max_frame_bytes,
-            )
-            .await,
-    )
-}
-
-/// What the Subject may not name: the contract domains, and the customer itself (its
-/// registered email, its SMTP logins that are addresses, this message's envelope sender and
-/// From address, its registered phones).
-fn not_a_counterparty<'a>(
-    milter: &'a Milter,
-    msg: &'a Message,
-    customer: &'a CustomerInfo,
-    from: Option<&'a str>,
-) -> Excluded<'a> {
-    let mut addresses: Vec<&str> = customer
-        .smtp_logins
-        .iter()
-        .map(String::as_str)
-        .filter(|l| l.contains('@'))
-        .collect();
-    addresses.extend(customer.email.as_deref());
-    addresses.push(&msg.envelope_from);
-    addresses.extend(from);
-    Excluded {
-        service_domains: milter
-            .config
-            .contract_domains
-            .iter()
-            .map(String::as_str)
-            .collect(),
-        addresses,
-        phones: customer.phones.iter().map(String::as_str).collect(),
-    }
-}
-
-/// A reply or DSN: its authentication evidence, then the handoff.
-async fn hand_over_answer(
-    milter: &Milter,
-    conn: &Conn,
-    msg: &Message,
-    raw: Vec<u8>,
-    a: &AnswerTarget,
-) -> Result<Committed, Reply> {
-    let ip = conn.client_addr.as_deref().and_then(|s| s.parse().ok());
-    let receiver = milter
-        .config
-        .contract_domains
-        .first()
-        .map(String::as_str)
-        .unwrap_or("localhost");
-    let auth = milter
-        .dkim
-        .authentication_results(&raw, ip, conn.helo.as_deref(), &msg.envelope_from, receiver)
-        .await;
-    // Only an authenticated answer may decide (docs/lifecycle.md): when DNS trouble leaves
-    // DMARC undecided, the sender's MTA retries later rather than the answer being judged
-    // now on half the facts (RFC 7489 section 6.6.3: temperror, "try again later").
-    if a.kind == AnswerKind::Reply && auth.verdict.dmarc == AuthOutcome::TempError {
-        return Err(Reply::new(
-            451,
-            "4.4.3",
-            "the sender's domain could not be checked for authentication (DNS trouble); please try again later",
-        ));
-    }
-    let answer = Answer {
-        token: a.token.clone(),
-        kind: a.kind,
-        recipient: a.address.clone(),
-        envelope_from: msg.envelope_from.clone(),
-        queue_id: msg.queue_id.clone(),
-        client_addr: conn.client_addr.clone(),
-        client_name: conn.client_name.clone(),
-        helo: conn.helo.clone(),
-        auth: Some(AuthEvidence {
-            dkim: auth.dkim,
-            spf: auth.spf,
-            dmarc: auth.dmarc,
-            header: auth.header,
-            verdict: auth.verdict,
-        }),
-        dedupe_key: dedupe_key(&a.token, &raw),
-        raw,
-    };
-    certd_result(milter.certd.call(Request::Answer(Box::new(answer))).await)
-}
-
-/// Maps certd's answer to a handoff: committed, or the SMTP reply to give instead.
-fn certd_result(r: Result<Response, ClientError>) -> Result<Committed, Reply> {
-    match r {
-        Ok(Response::Committed(c)) => Ok(c),
-        Ok(Response::Refused(r)) => Err(Reply::refused(r)),
-        // The limits were checked, so this cannot happen unless they are wrong; a frame
-        // certd would refuse is refused for good, not retried for days.
-        Err(ClientError::Codec(CodecError::TooLarge { len, max })) => {
-            log::error!("a {len}-byte submission frame exceeds certd's {max}-byte frame limit");
-            let over = certmail_protocol::LimitViolation::FrameTooLarge { len, max };
-            Err(Reply::refused(over.refusal()))
-        }
-        Ok(Response::Error { message }) => {
-            log::error!("certd could not store the message: {message}");
-            Err(certd_unavailable())
-        }
-        Ok(other) => {
-            log::error!("certd answered a handoff with {other:?}");
-            Err(certd_unavailable())
-        }
-        Err(e) => {
-            log::error!("{e}");
-            Err(certd_unavailable())
-        }
-    }
-}
-
-/// After the commit: take the contract recipients out of the message. Contract-only mail is
-/// discarded (certd holds the original) or, with `archive_recipient`, delivered to the
-/// archive with the contract id in a header; ordinary recipients get their copy untouched.
-async fn finish(
-    milter: &Milter,
-    cx: &mut EomContext<Conn>,
-    msg: &Message,
-    c: &Committed,
-    leading_space: bool,
-) -> Result<Status, indymilter::ActionError> {
-    for rcpt in &msg.contract_rcpts {
-        cx.actions.delete_recipient(rcpt.as_str()).await?;
-    }
-    if msg.ordinary_rcpts > 0 {
-        return Ok(Status::Accept);
-    }
-    match &milter.config.archive_recipient {
-        Some(archive) => {
-            cx.actions
-                .add_header(
-                    CONTRACT_HEADER,
-                    // With LEADING_SPACE negotiated, Postfix takes the value verbatim.
-                    format!(
-                        "{}{}; serial={}",
-                        if leading_space { " " } else { "" },
-                        c.contract_id,
-                        c.serial
-                    ),
-                )
-                .await?;
-            cx.actions.add_recipient(format!("<{archive}>")).await?;
-            Ok(Status::Accept)
-        }
-        None => Ok(Status::Discard),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn customer(policy: CustomerPolicy, active: bool) -> CustomerInfo {
-        CustomerInfo {
-            name: "alice".into(),
-            active,
-            policy,
-            smtp_logins: vec!["alice".into()],
-            dkim_domains: vec!["example.test".into()],
-            email: Some("alice@example.test".into()),
-            phones: vec![],
-        }
-    }
-
-    fn reject_code(d: RcptDecision) -> String {
-        match d {
-            RcptDecision::Reject(r) => format!("{} {}", r.code, r.enhanced),
-            RcptDecision::Accept(a) => panic!("accepted {a:?}"),
-        }
-    }
-
-    #[test]
-    fn unknown_and_disabled_customers() {
-        assert_eq!(
-            reject_code(authorize(None, "zed@c.test", Some("alice"), None)),
-            "550 5.7.1"
-        );
-        let c = customer(CustomerPolicy::SmtpAuth, false);
-        assert_eq!(
-            reject_code(authorize(Some(&c), "a@c.test", Some("alice"), None)),
-            "550 5.7.1"
-        );
-    }
-
-    #[test]
-    fn smtp_auth_policy() {
-        let c = customer(CustomerPolicy::SmtpAuth, true);
-        assert!(matches!(
-            authorize(Some(&c), "a@c.test", Some("alice"), Some("PLAIN")),
-            RcptDecision::Accept(Some(AuthMethod::SmtpAuth { .. }))
-        ));
-        // Logged in as someone else, or not at all: spoofing attempts.
-        match authorize(Some(&c), "a@c.test", Some("bob"), Some("PLAIN")) {
-            RcptDecision::Reject(r) => assert!(r.text.contains("\"bob\""), "{r}"),
-            other => panic!("{other:?}"),
-        }
-        match authorize(Some(&c), "a@c.test", None, None) {
-            RcptDecision::Reject(r) => assert!(r.text.contains("SMTP AUTH"), "{r}"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn dkim_and_any_policies_defer_to_end_of_message() {
-        let c = customer(CustomerPolicy::Dkim, true);
-        assert_eq!(
-            authorize(Some(&c), "a@c.test", Some("alice"), None),
-            RcptDecision::Accept(None)
-        );
-        let c = customer(CustomerPolicy::Any, true);
-        assert_eq!(
-            authorize(Some(&c), "a@c.test", None, None),
-            RcptDecision::Accept(None)
-        );
-        assert!(matches!(
-            authorize(Some(&c), "a@c.test", Some("alice"), None),
-            RcptDecision::Accept(Some(_))
-        ));
-    }
 
     #[test]
     fn crlf_normalisation() {

@@ -4,9 +4,9 @@
 use certmail_protocol::{
     read_frame, write_frame, Committed, CustomerInfo, CustomerPolicy, Limits, Request, Response,
 };
+use certmilter::auth::Resolver;
 use certmilter::client::CertdClient;
 use certmilter::config::Config;
-use certmilter::dkim::DkimVerifier;
 use certmilter::session::{callbacks, Milter};
 use indymilter_test::{MacroStage, Status, TestConnection};
 use std::os::unix::net::UnixListener;
@@ -85,9 +85,9 @@ async fn start(extra_config: &str, certd_sock: Option<&Path>) -> Harness {
         path: config.certd_socket.clone(),
         timeout: Duration::from_secs(5),
     };
-    let dkim = DkimVerifier::new(&["127.0.0.1:9".parse().expect("addr")]).expect("dkim");
+    let resolver = Resolver::new(&["127.0.0.1:9".parse().expect("addr")]).expect("resolver");
     let region = config.region().expect("region");
-    let milter = Arc::new(Milter::new(config, certd, dkim, region));
+    let milter = Arc::new(Milter::new(config, certd, resolver, region));
     let listener = tokio::net::UnixListener::bind(&milter_sock).expect("bind milter");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(indymilter::run(
