@@ -82,7 +82,7 @@ pub fn read_reply(a: &Answer, destination: &str) -> (Event, EventData) {
         automatic: automatic_signal(&header_fields(raw), &a.envelope_from, subject.as_deref()),
     });
     let reply = Reply {
-        answer: event::Answer::Email(Box::new(EmailReply {
+        answer: event::ReplyBy::Email(Box::new(EmailReply {
             destination: destination.to_string(),
             from_header: from.first().cloned(),
             subject,

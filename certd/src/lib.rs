@@ -18,6 +18,7 @@ pub mod mailer;
 pub mod mint;
 pub mod outbox;
 pub mod record;
+pub mod send;
 pub mod server;
 pub mod signature;
 pub mod sms;

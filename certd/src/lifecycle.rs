@@ -575,6 +575,33 @@ mod tests {
     }
 
     #[test]
+    fn start_sets_the_deadline_from_the_policy_and_effects_come_keyed() {
+        let now = Instant::from_unix_secs(7000);
+        let policy = Policy {
+            max_clarifications: 3,
+            deadline_secs: 600,
+        };
+        let s = super::step(&contract(State::Received), &Event::Start, now, &policy).unwrap();
+        assert_eq!(s.deadline_at, Some(Instant::from_unix_secs(7600)));
+        let keys: Vec<&str> = s.effects.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "request:c1:bob@example.test",
+                "request:c1:carol@example.test"
+            ]
+        );
+        // The k-th clarification to a destination has its own key; others start at 1.
+        let mut c = contract(State::Requested);
+        c.clarifications = vec![("BOB@example.test".into(), 2)];
+        let s = super::step(&c, &reply(Decision::Unclear), now, &policy).unwrap();
+        assert_eq!(s.deadline_at, None);
+        assert_eq!(s.effects[0].key, "clarification:c1:bob@example.test:n3");
+        let s = super::step(&c, &reply(Decision::Accept), now, &policy).unwrap();
+        assert_eq!(s.effects[0].key, "certificate:c1");
+    }
+
+    #[test]
     fn noresp_only_after_the_deadline() {
         let c = contract(State::Requested);
         assert_eq!(

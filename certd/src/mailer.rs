@@ -101,14 +101,7 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-/// Why a send failed: temporary failures are retried, permanent ones recorded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    #[error("temporary: {0}")]
-    Temporary(String),
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
+pub use crate::send::SendError;
 
 /// Where mail goes. The SMTP implementation talks to the MTA; tests use a fake.
 pub trait Transport: Sync {

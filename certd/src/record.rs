@@ -324,7 +324,7 @@ impl Store {
                 _ => m.gateway_time.clone(),
             };
             let data = EventData::Reply(crate::evidence::event::Reply {
-                answer: crate::evidence::event::Answer::Sms(SmsReply {
+                answer: crate::evidence::event::ReplyBy::Sms(SmsReply {
                     destination: matched.address.clone(),
                     sender: m.sender.clone(),
                     receiver: m.receiver.clone(),

@@ -2,7 +2,7 @@
 //! and the raw messages, with labels in the customer's language.
 
 use super::{AttachmentLine, CertificateData, Embedded, Field, TimelineEntry};
-use crate::evidence::event::{Answer, BounceReport};
+use crate::evidence::event::{BounceReport, ReplyBy};
 use crate::evidence::{EventData, Instant, State};
 use crate::store::{EventRow, Snapshot};
 use sha2::{Digest, Sha256};
@@ -197,7 +197,7 @@ fn response(l: &Labels, e: &EventRow, fields: &mut Vec<Field>) -> (Option<String
     let at = e.at.rfc3339_millis();
     match &e.data {
         EventData::Reply(r) => match &r.answer {
-            Answer::Sms(d) => {
+            ReplyBy::Sms(d) => {
                 fields.extend([
                     field(l.channel, "SMS"),
                     field(
@@ -223,7 +223,7 @@ fn response(l: &Labels, e: &EventRow, fields: &mut Vec<Field>) -> (Option<String
                 ]);
                 (Some(d.response_text.clone()), None)
             }
-            Answer::Email(d) => {
+            ReplyBy::Email(d) => {
                 let auth = d.arrival.authentication.as_ref();
                 fields.extend([
                     field(l.channel, "email"),

@@ -125,33 +125,33 @@ pub struct SmsReply {
     pub sms_inbound_id: i64,
 }
 
-/// An answer on either channel.
+/// An answer on either channel, with what that channel tells about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "channel", rename_all = "snake_case")]
-pub enum Answer {
+pub enum ReplyBy {
     Email(Box<EmailReply>),
     Sms(SmsReply),
 }
 
-impl Answer {
+impl ReplyBy {
     pub fn destination(&self) -> &str {
         match self {
-            Answer::Email(e) => &e.destination,
-            Answer::Sms(s) => &s.destination,
+            ReplyBy::Email(e) => &e.destination,
+            ReplyBy::Sms(s) => &s.destination,
         }
     }
 
     pub fn decision(&self) -> Decision {
         match self {
-            Answer::Email(e) => e.decision,
-            Answer::Sms(s) => s.decision,
+            ReplyBy::Email(e) => e.decision,
+            ReplyBy::Sms(s) => s.decision,
         }
     }
 
     pub fn response_text(&self) -> &str {
         match self {
-            Answer::Email(e) => &e.response_text,
-            Answer::Sms(s) => &s.response_text,
+            ReplyBy::Email(e) => &e.response_text,
+            ReplyBy::Sms(s) => &s.response_text,
         }
     }
 }
@@ -160,7 +160,7 @@ impl Answer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     #[serde(flatten)]
-    pub answer: Answer,
+    pub answer: ReplyBy,
     #[serde(flatten)]
     pub applied: Applied,
 }
@@ -482,11 +482,11 @@ impl EventData {
     pub fn arrival_mut(&mut self) -> Option<&mut Arrival> {
         match self {
             EventData::Reply(Reply {
-                answer: Answer::Email(e),
+                answer: ReplyBy::Email(e),
                 ..
             })
             | EventData::ReplyNoted(Reply {
-                answer: Answer::Email(e),
+                answer: ReplyBy::Email(e),
                 ..
             }) => Some(&mut e.arrival),
             EventData::Bounce(Bounce {

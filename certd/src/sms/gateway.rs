@@ -9,7 +9,7 @@
 use super::Measure;
 use crate::config::{SecretIn, SmsConfig};
 use crate::error::Error;
-use crate::mailer::SendError;
+use crate::send::SendError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
