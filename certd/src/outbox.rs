@@ -39,8 +39,24 @@ pub struct Certifier {
     pub tsa: Box<dyn crate::timestamp::Timestamper + Send>,
 }
 
-/// Why a job cannot be done, ever: recorded as `<job>_failed`.
-type Permanent = String;
+/// Why a mail can never be composed: recorded as `<job>_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unsendable {
+    #[error("outbox row without contract")]
+    NoContract,
+    #[error("contract vanished from the store")]
+    ContractVanished,
+    #[error("customer vanished from the store")]
+    CustomerVanished,
+    #[error("{0} has no bounce token")]
+    NoBounceToken(String),
+    #[error("no certificate stored for this contract")]
+    NoCertificate,
+    #[error("not a mail")]
+    NotAMail,
+    #[error("{0}")]
+    Compose(String),
+}
 
 impl<T: Transport> Dispatcher<T> {
     /// Runs one pass: leases what is due and performs it. Returns how many were leased.
@@ -89,7 +105,7 @@ impl<T: Transport> Dispatcher<T> {
         }
         let outgoing = match self.compose(item)? {
             Ok(o) => o,
-            Err(why) => return self.give_up(item, kind, &why),
+            Err(why) => return self.give_up(item, kind, &why.to_string()),
         };
         match self.transport.send(&outgoing) {
             Ok(answer) => {
@@ -346,16 +362,16 @@ impl<T: Transport> Dispatcher<T> {
     }
 
     /// Builds the mail for a job from the store; `Ok(Err(why))` when it can never be built.
-    fn compose(&self, item: &OutboxItem) -> Result<Result<Outgoing, Permanent>, Error> {
+    fn compose(&self, item: &OutboxItem) -> Result<Result<Outgoing, Unsendable>, Error> {
         let store = lock(&self.store);
         let Some(id) = item.contract_id.as_deref() else {
-            return Ok(Err("outbox row without contract".into()));
+            return Ok(Err(Unsendable::NoContract));
         };
         let Some(c) = store.contract(id)? else {
-            return Ok(Err("contract vanished from the store".into()));
+            return Ok(Err(Unsendable::ContractVanished));
         };
         let Some(customer) = store.customer(&c.summary.customer)? else {
-            return Ok(Err("customer vanished from the store".into()));
+            return Ok(Err(Unsendable::CustomerVanished));
         };
         let key = &item.idempotency_key;
         let from = &self.from;
@@ -363,12 +379,12 @@ impl<T: Transport> Dispatcher<T> {
             Job::Receipt { to, language, .. } => {
                 match mailer::receipt(&c, to, language, &self.operator, from, key) {
                     Ok(o) => o,
-                    Err(e) => return Ok(Err(e.to_string())),
+                    Err(e) => return Ok(Err(Unsendable::Compose(e.to_string()))),
                 }
             }
             Job::Request { to, token, .. } => {
                 let Some(route) = store.bounce_route(id, to)? else {
-                    return Ok(Err(format!("{to} has no bounce token")));
+                    return Ok(Err(Unsendable::NoBounceToken(to.clone())));
                 };
                 let raw = store.raw_message(id)?.unwrap_or_default();
                 let deadline = c
@@ -402,7 +418,7 @@ impl<T: Transport> Dispatcher<T> {
                 to, token, reason, ..
             } => {
                 let Some(route) = store.bounce_route(id, to)? else {
-                    return Ok(Err(format!("{to} has no bounce token")));
+                    return Ok(Err(Unsendable::NoBounceToken(to.clone())));
                 };
                 let addresses = mailer::ReturnAddresses {
                     reply_token: token,
@@ -420,7 +436,7 @@ impl<T: Transport> Dispatcher<T> {
             ),
             Job::CertificateCopy { to, .. } => {
                 let Some(pdf) = store.certificate(id)? else {
-                    return Ok(Err("no certificate stored for this contract".into()));
+                    return Ok(Err(Unsendable::NoCertificate));
                 };
                 let mut mail = mailer::outcome(
                     &c,
@@ -441,7 +457,7 @@ impl<T: Transport> Dispatcher<T> {
             | Job::SmsClarification { .. }
             | Job::SmsConfirmation { .. }
             | Job::Unknown => {
-                return Ok(Err("not a mail".into()));
+                return Ok(Err(Unsendable::NotAMail));
             }
         }))
     }

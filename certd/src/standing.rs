@@ -137,24 +137,40 @@ pub fn screen(o: &ReplyOrigin<'_>) -> Screening {
             authenticity: Some(a),
             reason: None,
         },
-        Err(reason) => Screening::not_decisive(Standing::Unauthenticated, reason),
+        Err(why) => Screening::not_decisive(Standing::Unauthenticated, why.to_string()),
     }
 }
 
+/// Why an answer with the destination's address is not taken as the destination's own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum Disowned {
+    #[error("the authentication results are for the From domain {evaluated}, not {domain}")]
+    OtherDomain { evaluated: String, domain: String },
+    #[error("the DMARC pass names no From domain, so it does not speak for {domain}")]
+    NamelessPass { domain: String },
+    #[error("DMARC fail: {domain} publishes a policy that this message does not meet")]
+    DmarcFail { domain: String },
+    #[error("the authentication of {domain} could not be established (DMARC {dmarc:?})")]
+    Undetermined { domain: String, dmarc: AuthOutcome },
+    #[error("SPF fail: {domain} does not authorise the server that sent the answer")]
+    SpfFail { domain: String },
+}
+
 /// The answer's authenticity for `domain` (the destination's), or why its domain disowns it.
-fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
+fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, Disowned> {
     // RFC 7489 section 3: DMARC speaks for the From domain it evaluated. Results for another
     // domain (certmilter read another From address than certd) say nothing about this one.
     match v.from_domain.as_deref() {
         Some(evaluated) if ascii_domain(evaluated) != ascii_domain(domain) => {
-            return Err(format!(
-                "the authentication results are for the From domain {evaluated}, not {domain}"
-            ))
+            return Err(Disowned::OtherDomain {
+                evaluated: evaluated.to_string(),
+                domain: domain.to_string(),
+            })
         }
         None if v.dmarc == AuthOutcome::Pass => {
-            return Err(format!(
-                "the DMARC pass names no From domain, so it does not speak for {domain}"
-            ))
+            return Err(Disowned::NamelessPass {
+                domain: domain.to_string(),
+            })
         }
         _ => {}
     }
@@ -164,13 +180,11 @@ fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
         AuthOutcome::Pass if aligned_dkim => Ok(Authenticity::DkimAligned { domain }),
         AuthOutcome::Pass => Ok(Authenticity::SpfAligned { domain }),
         // RFC 7489 section 6.6.2: the domain's policy says this message is not its own.
-        AuthOutcome::Fail => Err(format!(
-            "DMARC fail: {domain} publishes a policy that this message does not meet"
-        )),
-        AuthOutcome::TempError | AuthOutcome::Unknown => Err(format!(
-            "the authentication of {domain} could not be established (DMARC {:?})",
-            v.dmarc
-        )),
+        AuthOutcome::Fail => Err(Disowned::DmarcFail { domain }),
+        AuthOutcome::TempError | AuthOutcome::Unknown => Err(Disowned::Undetermined {
+            domain,
+            dmarc: v.dmarc,
+        }),
         // No (usable) DMARC record: SPF and DKIM speak for themselves.
         AuthOutcome::None
         | AuthOutcome::PermError
@@ -180,9 +194,7 @@ fn authenticity(v: &AuthVerdict, domain: &str) -> Result<Authenticity, String> {
                 Ok(Authenticity::DkimSigned { domain })
             } else if v.spf == AuthOutcome::Fail {
                 // RFC 7208 section 2.6.4: the domain explicitly does not authorise the server.
-                Err(format!(
-                    "SPF fail: {domain} does not authorise the server that sent the answer"
-                ))
+                Err(Disowned::SpfFail { domain })
             } else if v.spf == AuthOutcome::Pass {
                 Ok(Authenticity::SpfAuthorised { domain })
             } else {
