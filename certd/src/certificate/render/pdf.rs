@@ -50,7 +50,7 @@ fn draw(s: &mut Surface, fonts: &FontSet, item: &Item) {
                     let start = text.len();
                     text.push(c.ch);
                     glyphs.push(KrillaGlyph::new(
-                        GlyphId::new(u32::from(c.glyph)),
+                        GlyphId::new(c.glyph),
                         c.advance,
                         0.0,
                         0.0,
