@@ -760,6 +760,20 @@ mod tests {
     }
 
     #[test]
+    fn gen_time_names_a_real_date() {
+        let t = |s: &str| gen_time(&Any::new(Tag::GeneralizedTime, s.as_bytes().to_vec()).unwrap());
+        assert!(t("20240230102030Z").is_err(), "30 February");
+        assert!(
+            t("20230229102030Z").is_err(),
+            "29 February of a common year"
+        );
+        let leap = t("20240229235960.5Z").unwrap();
+        assert_eq!(leap.rfc3339, "2024-02-29T23:59:60.5Z");
+        // The leap second counts as the second before it, plus its fraction.
+        assert_eq!(leap.unix, Duration::from_millis(1_709_251_199_500));
+    }
+
+    #[test]
     fn urls_are_redacted_in_messages() {
         assert_eq!(
             redact("https://u:p@tsa.example/x@y"),
