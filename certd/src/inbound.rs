@@ -18,32 +18,35 @@ pub fn received_chain(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Unfolded header fields `(name, value)` of the top-level header section.
+/// Unfolded header fields `(name, value)` of the top-level header section, names as written.
+/// mail-parser finds the fields and unfolds each value (RFC 5322 section 2.2.3: a line
+/// starting with white space continues the field), every line trimmed and the lines joined
+/// with one space; RFC 2047 encoded-words are decoded, as for any unstructured text.
 fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or("")
-        .split("\n\n")
-        .next()
-        .unwrap_or("");
-    fields(head)
-}
-
-fn fields(block: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in block.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            out.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    out
+    // A non-empty map makes every field use the default parser, here unstructured text:
+    // otherwise mail-parser parses each known field by its own grammar (addresses, dates).
+    let parser = MessageParser::new()
+        .header_text(HeaderName::Received)
+        .default_header_text();
+    let Some(message) = parser.parse_headers(raw) else {
+        return Vec::new();
+    };
+    message
+        .headers()
+        .iter()
+        .map(|h| {
+            // The name as the sender wrote it (mail-parser spells known names its own way),
+            // from the field's start to its colon.
+            let start = h.offset_field as usize;
+            let end = (h.offset_start as usize).saturating_sub(1).max(start);
+            let name = raw
+                .get(start..end)
+                .map(String::from_utf8_lossy)
+                .map_or_else(|| h.name.as_str().to_string(), |n| n.trim().to_string());
+            let value = h.value.as_text().unwrap_or_default().to_string();
+            (name, value)
+        })
+        .collect()
 }
 
 /// Evidence and event from a reply to `destination`'s token: what it says, and whether it
@@ -397,5 +400,31 @@ mod tests {
             );
         }
         assert_eq!(standing(REPLY, "", no_dmarc()), Standing::Automatic);
+    }
+
+    #[test]
+    fn folded_fields_are_unfolded_and_keep_their_names() {
+        // RFC 5322 section 2.2.3: a line starting with white space continues the field.
+        let raw = b"Received: from mx.example.test (mx.example.test [192.0.2.7])\r\n\tby mail.certmail.test\r\n        with ESMTPS id 4QX1;\r\n Wed, 25 Nov 2026 06:50:00 +0000\r\nReceived: from [192.0.2.44] by mx.example.test\r\nauto-SUBMITTED:\r\n  auto-replied\r\nFrom: Bob <bob@example.test>\r\nSubject: Re: contract\r\n\r\nACEPTO\r\nReceived: not a header\r\n";
+        assert_eq!(
+            received_chain(raw),
+            [
+                "from mx.example.test (mx.example.test [192.0.2.7]) by mail.certmail.test with ESMTPS id 4QX1; Wed, 25 Nov 2026 06:50:00 +0000",
+                "from [192.0.2.44] by mx.example.test",
+            ]
+        );
+        let fields = header_fields(raw);
+        assert_eq!(fields[2], ("auto-SUBMITTED".into(), "auto-replied".into()));
+        let (_, ev) = read_reply(
+            &answer(raw, "bob@example.test", no_dmarc()),
+            "bob@example.test",
+        );
+        assert_eq!(ev["standing"], "automatic");
+        assert_eq!(ev["not_decisive_because"], "auto-SUBMITTED: auto-replied");
+        // LF-only line ends, and no body at all.
+        let raw = b"Received: from a\n by b\nList-Id: <team.example.test>\n";
+        assert_eq!(received_chain(raw), ["from a by b"]);
+        assert_eq!(header_fields(raw).len(), 2);
+        assert!(header_fields(b"").is_empty());
     }
 }

@@ -3,7 +3,8 @@
 //! certd timestamps the *signature value* of each evidence certificate (PAdES B-T: the token
 //! becomes the signature-time-stamp unsigned attribute of the CMS SignerInfo). [`TsaClient`]
 //! asks the configured TSAs in order and accepts the first answer that passes every check; see
-//! `docs/timestamps.md`. [`tst_info`] reads back what a token says (verify command, evidence).
+//! `docs/timestamps.md`. [`Token`] is certd's one reader of time-stamp tokens: the client checks
+//! answers with it, the signer what it embeds, the verifier and the event log what a PDF holds.
 //!
 //! What is checked here is that the answer belongs to *our* request (status, message imprint,
 //! nonce, policy). The token's CMS signature and the TSA certificate chain are checked by the
@@ -43,6 +44,73 @@ pub enum TsaError {
     Unavailable(String),
     #[error("TSA answer rejected: {0}")]
     Invalid(String),
+}
+
+/// Why a time-stamp token cannot be read (RFC 3161 section 2.4.2).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is not a ContentInfo: {0}")]
+    NotContentInfo(der::Error),
+    #[error("token content type {0} is not SignedData")]
+    NotSignedData(ObjectIdentifier),
+    #[error("token SignedData is not a SEQUENCE")]
+    SignedDataNotSequence,
+    #[error("token SignedData: {0}")]
+    SignedData(der::Error),
+    #[error("token eContentType {0} is not id-ct-TSTInfo")]
+    NotTstInfo(ObjectIdentifier),
+    #[error("token has no eContent (detached TSTInfo)")]
+    Detached,
+    #[error("token eContent is not an OCTET STRING")]
+    EContentNotOctets,
+    #[error("token TSTInfo: {0}")]
+    TstInfo(der::Error),
+    /// The raw value, lossily decoded.
+    #[error("token genTime {0:?} is not a UTC GeneralizedTime")]
+    GenTime(String),
+}
+
+/// Why one TSA's answer was not taken; the client tries the next URL.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("nonce: {0}")]
+    Nonce(der::Error),
+    #[error("cannot encode the request: {0}")]
+    Request(der::Error),
+    #[error("{0}")]
+    Http(ureq::Error),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("Content-Type {0:?}, expected {REPLY_CONTENT_TYPE}")]
+    ContentType(String),
+    #[error("reading the answer: {0}")]
+    Read(ureq::Error),
+    #[error("not an RFC 3161 TimeStampResp: {0}")]
+    NotTimeStampResp(der::Error),
+    /// The status described ("rejection (badDataFormat): text").
+    #[error("TSA refused: {0}")]
+    Refused(String),
+    #[error("{0} but no token")]
+    NoToken(String),
+    #[error("{0}")]
+    Encoding(der::Error),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("token imprint algorithm {0} is not SHA-256")]
+    ImprintAlgorithm(ObjectIdentifier),
+    #[error("token imprint algorithm has unexpected parameters")]
+    ImprintParameters,
+    #[error("token imprint {got} is not the digest asked for ({asked})")]
+    Imprint { got: String, asked: String },
+    #[error("token nonce {got} is not ours ({ours})")]
+    ForeignNonce { got: String, ours: String },
+    #[error("token has no nonce")]
+    NoNonce,
+    #[error("token policy {got} is not {asked}")]
+    Policy {
+        got: ObjectIdentifier,
+        asked: ObjectIdentifier,
+    },
 }
 
 /// Anything that timestamps a SHA-256 digest: returns a DER `TimeStampToken` (RFC 3161
@@ -100,7 +168,7 @@ impl TsaClient {
         url: &str,
         sha256: &[u8; 32],
         policy: Option<ObjectIdentifier>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, ReplyError> {
         let nonce = nonce_int(rand::random::<u64>())?;
         let query = build_request(sha256, &nonce, policy)?;
         let reply = post(agent, url, &query)?;
@@ -160,10 +228,11 @@ pub struct TstInfoSummary {
 
 /// Reads the TSTInfo of a DER `TimeStampToken` (a CMS ContentInfo wrapping SignedData with
 /// eContentType id-ct-TSTInfo). Checks structure only, not the signature.
-pub fn tst_info(token_der: &[u8]) -> Result<TstInfoSummary, TsaError> {
-    let tst = parse_token(token_der).map_err(TsaError::Invalid)?;
+pub fn tst_info(token_der: &[u8]) -> Result<TstInfoSummary, TokenError> {
+    let token = Token::parse(token_der)?;
+    let tst = &token.tst;
     Ok(TstInfoSummary {
-        gen_time: rfc3339(&tst.gen_time).map_err(TsaError::Invalid)?,
+        gen_time: token.gen_time()?.rfc3339,
         serial: int_hex(&tst.serial_number),
         policy: tst.policy.to_string(),
         imprint_algorithm: tst.message_imprint.hash_algorithm.oid.to_string(),
@@ -195,24 +264,86 @@ struct PkiStatusInfo {
 }
 
 /// `TSTInfo` (RFC 3161 section 2.4.2), with genTime kept raw: `der`'s GeneralizedTime refuses
-/// fractional seconds, which many TSAs send.
+/// fractional seconds, which many TSAs send (x509-tsp's `TstInfo` uses it, hence this type).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct TstInfo {
-    version: TspVersion,
-    policy: ObjectIdentifier,
-    message_imprint: MessageImprint,
-    serial_number: Int,
-    gen_time: Any,
+pub struct TstInfo {
+    pub version: TspVersion,
+    pub policy: ObjectIdentifier,
+    pub message_imprint: MessageImprint,
+    pub serial_number: Int,
+    /// Read with [`Token::gen_time`].
+    pub gen_time: Any,
     #[asn1(optional = "true")]
-    accuracy: Option<Accuracy>,
+    pub accuracy: Option<Accuracy>,
     #[asn1(default = "Default::default")]
-    ordering: bool,
+    pub ordering: bool,
     #[asn1(optional = "true")]
-    nonce: Option<Int>,
+    pub nonce: Option<Int>,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    tsa: Option<GeneralName>,
+    pub tsa: Option<GeneralName>,
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
-    extensions: Option<Extensions>,
+    pub extensions: Option<Extensions>,
+}
+
+/// A parsed RFC 3161 `TimeStampToken` (section 2.4.2): a CMS ContentInfo holding SignedData
+/// whose eContent is a DER `TSTInfo`.
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// The whole token, for a CMS signature check ([`crate::signature`] decodes it fully).
+    pub content_info: ContentInfo,
+    /// The DER `TSTInfo` (the eContent octets, which the TSA's message-digest covers).
+    pub tst_der: Vec<u8>,
+    pub tst: TstInfo,
+}
+
+/// A token's genTime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenTime {
+    /// RFC 3339, UTC (`2024-05-01T10:20:30Z`, fractional seconds kept if present).
+    pub rfc3339: String,
+    /// Since the Unix epoch.
+    pub unix: Duration,
+}
+
+impl Token {
+    /// ContentInfo → SignedData → eContent (id-ct-TSTInfo) → TSTInfo. Only the fields leading
+    /// to the TSTInfo are decoded, so that certificate sets and signer infos a TSA encodes less
+    /// strictly than `cms` wants do not matter here.
+    pub fn parse(der: &[u8]) -> Result<Token, TokenError> {
+        let ci = ContentInfo::from_der(der).map_err(TokenError::NotContentInfo)?;
+        if ci.content_type != ID_SIGNED_DATA {
+            return Err(TokenError::NotSignedData(ci.content_type));
+        }
+        if ci.content.tag() != Tag::Sequence {
+            return Err(TokenError::SignedDataNotSequence);
+        }
+        let encap = (|| -> der::Result<EncapsulatedContentInfo> {
+            let mut reader = SliceReader::new(ci.content.value())?;
+            let _version: Any = reader.decode()?;
+            let _digest_algorithms: Any = reader.decode()?;
+            reader.decode()
+        })()
+        .map_err(TokenError::SignedData)?;
+        if encap.econtent_type != ID_CT_TST_INFO {
+            return Err(TokenError::NotTstInfo(encap.econtent_type));
+        }
+        let econtent = encap.econtent.ok_or(TokenError::Detached)?;
+        if econtent.tag() != Tag::OctetString {
+            return Err(TokenError::EContentNotOctets);
+        }
+        let tst_der = econtent.value().to_vec();
+        let tst = TstInfo::from_der(&tst_der).map_err(TokenError::TstInfo)?;
+        Ok(Token {
+            content_info: ci,
+            tst_der,
+            tst,
+        })
+    }
+
+    /// The genTime, checked: a UTC GeneralizedTime with a real date.
+    pub fn gen_time(&self) -> Result<GenTime, TokenError> {
+        gen_time(&self.tst.gen_time)
+    }
 }
 
 fn policy_oid(oid: &str) -> Result<ObjectIdentifier, TsaError> {
@@ -221,8 +352,8 @@ fn policy_oid(oid: &str) -> Result<ObjectIdentifier, TsaError> {
 }
 
 /// A positive INTEGER from 64 random bits.
-fn nonce_int(n: u64) -> Result<Int, String> {
-    let uint = Uint::new(&n.to_be_bytes()).map_err(|e| format!("nonce: {e}"))?;
+fn nonce_int(n: u64) -> Result<Int, ReplyError> {
+    let uint = Uint::new(&n.to_be_bytes()).map_err(ReplyError::Nonce)?;
     Ok(Int::from(uint))
 }
 
@@ -233,8 +364,8 @@ fn build_request(
     sha256: &[u8; 32],
     nonce: &Int,
     policy: Option<ObjectIdentifier>,
-) -> Result<Vec<u8>, String> {
-    let hashed_message = OctetString::new(sha256.to_vec()).map_err(|e| e.to_string())?;
+) -> Result<Vec<u8>, ReplyError> {
+    let hashed_message = OctetString::new(sha256.to_vec()).map_err(ReplyError::Request)?;
     TimeStampReq {
         version: TspVersion::V1,
         message_imprint: MessageImprint {
@@ -250,19 +381,19 @@ fn build_request(
         extensions: None,
     }
     .to_der()
-    .map_err(|e| format!("cannot encode the request: {e}"))
+    .map_err(ReplyError::Request)
 }
 
 /// POSTs `query`; the body of a 200 answer of the right media type.
-fn post(agent: &ureq::Agent, url: &str, query: &[u8]) -> Result<Vec<u8>, String> {
+fn post(agent: &ureq::Agent, url: &str, query: &[u8]) -> Result<Vec<u8>, ReplyError> {
     let mut response = agent
         .post(url)
         .header("Content-Type", QUERY_CONTENT_TYPE)
         .send(query)
-        .map_err(|e| e.to_string())?;
+        .map_err(ReplyError::Http)?;
     let status = response.status();
     if status != 200 {
-        return Err(format!("HTTP status {status}"));
+        return Err(ReplyError::Status(status.as_u16()));
     }
     let content_type = response
         .headers()
@@ -274,16 +405,14 @@ fn post(agent: &ureq::Agent, url: &str, query: &[u8]) -> Result<Vec<u8>, String>
     if !mime.eq_ignore_ascii_case(REPLY_CONTENT_TYPE)
         && !mime.eq_ignore_ascii_case(LEGACY_REPLY_CONTENT_TYPE)
     {
-        return Err(format!(
-            "Content-Type {content_type:?}, expected {REPLY_CONTENT_TYPE}"
-        ));
+        return Err(ReplyError::ContentType(content_type));
     }
     response
         .body_mut()
         .with_config()
         .limit(MAX_REPLY_BYTES)
         .read_to_vec()
-        .map_err(|e| format!("reading the answer: {e}"))
+        .map_err(ReplyError::Read)
 }
 
 /// Checks a DER `TimeStampResp` against our request; returns the DER token.
@@ -292,107 +421,63 @@ fn check_reply(
     sha256: &[u8; 32],
     nonce: &Int,
     policy: Option<ObjectIdentifier>,
-) -> Result<Vec<u8>, String> {
-    let resp = TimeStampResp::from_der(reply)
-        .map_err(|e| format!("not an RFC 3161 TimeStampResp: {e}"))?;
+) -> Result<Vec<u8>, ReplyError> {
+    let resp = TimeStampResp::from_der(reply).map_err(ReplyError::NotTimeStampResp)?;
     let status = &resp.status;
     if status.status > 1 {
-        return Err(format!("TSA refused: {}", describe_status(status)));
+        return Err(ReplyError::Refused(describe_status(status)));
     }
     let token = resp
         .time_stamp_token
-        .ok_or_else(|| format!("{} but no token", describe_status(status)))?
+        .ok_or_else(|| ReplyError::NoToken(describe_status(status)))?
         .to_der()
-        .map_err(|e| e.to_string())?;
-    let tst = parse_token(&token)?;
-    let imprint = &tst.message_imprint;
+        .map_err(ReplyError::Encoding)?;
+    let parsed = Token::parse(&token)?;
+    let imprint = &parsed.tst.message_imprint;
     if imprint.hash_algorithm.oid != ID_SHA_256 {
-        return Err(format!(
-            "token imprint algorithm {} is not SHA-256",
-            imprint.hash_algorithm.oid
-        ));
+        return Err(ReplyError::ImprintAlgorithm(imprint.hash_algorithm.oid));
     }
     if let Some(p) = &imprint.hash_algorithm.parameters {
         if p.tag() != Tag::Null || !p.value().is_empty() {
-            return Err("token imprint algorithm has unexpected parameters".into());
+            return Err(ReplyError::ImprintParameters);
         }
     }
     if imprint.hashed_message.as_bytes() != sha256 {
-        return Err(format!(
-            "token imprint {} is not the digest asked for ({})",
-            hex::encode(imprint.hashed_message.as_bytes()),
-            hex::encode(sha256)
-        ));
+        return Err(ReplyError::Imprint {
+            got: hex::encode(imprint.hashed_message.as_bytes()),
+            asked: hex::encode(sha256),
+        });
     }
-    match &tst.nonce {
+    match &parsed.tst.nonce {
         Some(n) if n == nonce => {}
         Some(n) => {
-            return Err(format!(
-                "token nonce {} is not ours ({})",
-                int_hex(n),
-                int_hex(nonce)
-            ))
+            return Err(ReplyError::ForeignNonce {
+                got: int_hex(n),
+                ours: int_hex(nonce),
+            })
         }
-        None => return Err("token has no nonce".into()),
+        None => return Err(ReplyError::NoNonce),
     }
-    if let Some(p) = policy {
-        if tst.policy != p {
-            return Err(format!("token policy {} is not {p}", tst.policy));
+    if let Some(asked) = policy {
+        if parsed.tst.policy != asked {
+            return Err(ReplyError::Policy {
+                got: parsed.tst.policy,
+                asked,
+            });
         }
     }
-    rfc3339(&tst.gen_time)?;
+    parsed.gen_time()?;
     Ok(token)
 }
 
-/// ContentInfo → SignedData → eContent (id-ct-TSTInfo) → TSTInfo. Only the fields leading
-/// to the TSTInfo are decoded, so that certificate sets and signer infos a TSA encodes less
-/// strictly than `cms` wants do not matter here.
-fn parse_token(token: &[u8]) -> Result<TstInfo, String> {
-    let ci =
-        ContentInfo::from_der(token).map_err(|e| format!("token is not a ContentInfo: {e}"))?;
-    if ci.content_type != ID_SIGNED_DATA {
-        return Err(format!(
-            "token content type {} is not SignedData",
-            ci.content_type
-        ));
-    }
-    if ci.content.tag() != Tag::Sequence {
-        return Err("token SignedData is not a SEQUENCE".into());
-    }
-    let encap = (|| -> der::Result<EncapsulatedContentInfo> {
-        let mut reader = SliceReader::new(ci.content.value())?;
-        let _version: Any = reader.decode()?;
-        let _digest_algorithms: Any = reader.decode()?;
-        reader.decode()
-    })()
-    .map_err(|e| format!("token SignedData: {e}"))?;
-    if encap.econtent_type != ID_CT_TST_INFO {
-        return Err(format!(
-            "token eContentType {} is not id-ct-TSTInfo",
-            encap.econtent_type
-        ));
-    }
-    let econtent = encap
-        .econtent
-        .ok_or("token has no eContent (detached TSTInfo)")?;
-    if econtent.tag() != Tag::OctetString {
-        return Err("token eContent is not an OCTET STRING".into());
-    }
-    TstInfo::from_der(econtent.value()).map_err(|e| format!("token TSTInfo: {e}"))
-}
-
-/// GeneralizedTime `YYYYMMDDHHMMSS[.f*]Z` → RFC 3339 `YYYY-MM-DDTHH:MM:SS[.f*]Z`.
-fn rfc3339(gen_time: &Any) -> Result<String, String> {
-    let bad = || {
-        format!(
-            "token genTime {:?} is not a UTC GeneralizedTime",
-            String::from_utf8_lossy(gen_time.value())
-        )
-    };
-    if gen_time.tag() != Tag::GeneralizedTime {
+/// GeneralizedTime `YYYYMMDDHHMMSS[.f*]Z` (X.680 section 46, DER: UTC, no trailing zeros
+/// required of us) → RFC 3339 `YYYY-MM-DDTHH:MM:SS[.f*]Z` and the instant it names.
+fn gen_time(raw: &Any) -> Result<GenTime, TokenError> {
+    let bad = || TokenError::GenTime(String::from_utf8_lossy(raw.value()).into_owned());
+    if raw.tag() != Tag::GeneralizedTime {
         return Err(bad());
     }
-    let s = std::str::from_utf8(gen_time.value()).map_err(|_| bad())?;
+    let s = std::str::from_utf8(raw.value()).map_err(|_| bad())?;
     let utc = s.strip_suffix('Z').ok_or_else(bad)?;
     let (main, fraction) = match utc.split_once('.') {
         Some((m, f)) => (m, Some(f)),
@@ -402,7 +487,8 @@ fn rfc3339(gen_time: &Any) -> Result<String, String> {
         return Err(bad());
     }
     let field = |r: std::ops::Range<usize>| main[r].parse::<u32>().unwrap_or(u32::MAX);
-    let (month, day, hour, minute, second) = (
+    let (year, month, day, hour, minute, second) = (
+        field(0..4),
         field(4..6),
         field(6..8),
         field(8..10),
@@ -417,7 +503,7 @@ fn rfc3339(gen_time: &Any) -> Result<String, String> {
     {
         return Err(bad());
     }
-    let mut out = format!(
+    let mut rfc3339 = format!(
         "{}-{}-{}T{}:{}:{}",
         &main[0..4],
         &main[4..6],
@@ -426,15 +512,36 @@ fn rfc3339(gen_time: &Any) -> Result<String, String> {
         &main[10..12],
         &main[12..14]
     );
+    let mut nanos = 0u32;
     if let Some(f) = fraction {
         if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        out.push('.');
-        out.push_str(f);
+        rfc3339.push('.');
+        rfc3339.push_str(f);
+        // Nanoseconds from the first nine digits; finer ones cannot matter here.
+        nanos = f
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(9)
+            .fold(0, |n, b| n * 10 + u32::from(b - b'0'));
     }
-    out.push('Z');
-    Ok(out)
+    rfc3339.push('Z');
+    // A leap second is read as the second before it: validity periods are whole seconds.
+    let as_u8 = |v: u32| u8::try_from(v).map_err(|_| bad());
+    let date = der::DateTime::new(
+        u16::try_from(year).map_err(|_| bad())?,
+        as_u8(month)?,
+        as_u8(day)?,
+        as_u8(hour)?,
+        as_u8(minute)?,
+        as_u8(second.min(59))?,
+    )
+    .map_err(|_| bad())?;
+    Ok(GenTime {
+        rfc3339,
+        unix: date.unix_duration() + Duration::from_nanos(u64::from(nanos)),
+    })
 }
 
 /// An INTEGER as lowercase hex, without the sign-padding zero bytes.
@@ -586,12 +693,18 @@ mod tests {
     fn canned_reply_for_another_request_is_rejected() {
         let (reply, digest, nonce) = canned();
         let other_digest: [u8; 32] = Sha256::digest(b"abd").into();
-        let err = check_reply(&reply, &other_digest, &nonce, None).unwrap_err();
+        let err = check_reply(&reply, &other_digest, &nonce, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("imprint"), "{err}");
-        let err = check_reply(&reply, &digest, &nonce_int(1).unwrap(), None).unwrap_err();
+        let err = check_reply(&reply, &digest, &nonce_int(1).unwrap(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nonce"), "{err}");
         let policy = ObjectIdentifier::new("1.2.3.4.5").ok();
-        let err = check_reply(&reply, &digest, &nonce, policy).unwrap_err();
+        let err = check_reply(&reply, &digest, &nonce, policy)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("policy"), "{err}");
     }
 
@@ -601,17 +714,26 @@ mod tests {
         // status rejection, statusString "bad", failInfo badDataFormat (bit 5) + systemFailure
         // (bit 25, beyond cmpv2's 16-bit flag set).
         let refusal = hex::decode("3013301102010230050C0362616403050604000040").unwrap();
-        let err = check_reply(&refusal, &digest, &nonce, None).unwrap_err();
+        let err = check_reply(&refusal, &digest, &nonce, None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "TSA refused: rejection (badDataFormat, systemFailure): bad"
         );
         let granted_without_token = hex::decode("30053003020100").unwrap();
-        let err = check_reply(&granted_without_token, &digest, &nonce, None).unwrap_err();
+        let err = check_reply(&granted_without_token, &digest, &nonce, None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "granted but no token");
         assert!(check_reply(b"<html>", &digest, &nonce, None).is_err());
         assert!(tst_info(b"").is_err());
         assert!(tst_info(&hex::decode(CANNED_REPLY).unwrap()).is_err()); // a reply, not a token
+    }
+
+    /// genTime as RFC 3339 alone.
+    fn rfc3339(raw: &Any) -> Result<String, TokenError> {
+        gen_time(raw).map(|t| t.rfc3339)
     }
 
     #[test]
@@ -635,6 +757,20 @@ mod tests {
         }
         let utc = Any::new(Tag::UtcTime, b"240501102030Z".to_vec()).unwrap();
         assert!(rfc3339(&utc).is_err());
+    }
+
+    #[test]
+    fn gen_time_names_a_real_date() {
+        let t = |s: &str| gen_time(&Any::new(Tag::GeneralizedTime, s.as_bytes().to_vec()).unwrap());
+        assert!(t("20240230102030Z").is_err(), "30 February");
+        assert!(
+            t("20230229102030Z").is_err(),
+            "29 February of a common year"
+        );
+        let leap = t("20240229235960.5Z").unwrap();
+        assert_eq!(leap.rfc3339, "2024-02-29T23:59:60.5Z");
+        // The leap second counts as the second before it, plus its fraction.
+        assert_eq!(leap.unix, Duration::from_millis(1_709_251_199_500));
     }
 
     #[test]

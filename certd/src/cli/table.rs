@@ -4,6 +4,8 @@
 //! would otherwise let a sender move the cursor or rewrite an admin's terminal, and a newline
 //! would break the one-row-per-line promise that `grep` and `awk` rely on.
 
+use unicode_width::UnicodeWidthStr;
+
 /// A table with a header row; columns are separated by two spaces and the last column is not
 /// padded, so lines carry no trailing blanks.
 pub struct Table {
@@ -105,28 +107,10 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// Display width: East Asian wide and full-width characters take two terminal columns.
-/// An approximation of UAX #11 good enough for the scripts customers use (Japanese, Chinese,
-/// Korean); it avoids a dependency for one table.
+/// Display width in terminal columns (UAX #11 East Asian Width, as terminals count it):
+/// wide and full-width characters take two columns, combining marks none.
 pub fn width(s: &str) -> usize {
-    s.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum()
-}
-
-fn is_wide(c: char) -> bool {
-    matches!(c as u32,
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1F64F
-        | 0x20000..=0x3FFFD)
+    UnicodeWidthStr::width(s)
 }
 
 /// Cuts `s` to at most `max` display columns, ending with `…` when something was cut.
@@ -135,14 +119,14 @@ pub fn truncate(s: &str, max: usize) -> String {
         return s.to_string();
     }
     let mut out = String::new();
-    let mut w = 0;
     for c in s.chars() {
-        let cw = if is_wide(c) { 2 } else { 1 };
-        if w + cw + 1 > max {
+        out.push(c);
+        // Measured on the whole prefix: a sequence (an emoji with its variation selector)
+        // can be narrower or wider than its characters one by one.
+        if width(&out) + 1 > max {
+            out.pop();
             break;
         }
-        out.push(c);
-        w += cw;
     }
     out.push('…');
     out
@@ -196,6 +180,23 @@ mod tests {
         let mut t = Table::new(&["S"]).max_width(0, 4);
         t.row(["abcdefgh"]);
         assert_eq!(t.render().lines().nth(1), Some("abc…"));
+    }
+
+    #[test]
+    fn combining_marks_and_emoji_take_their_real_columns() {
+        // A combining accent takes no column; an emoji outside the old hand-written ranges
+        // (U+1F680) and a Hangul syllable take two; so does full-width Latin.
+        assert_eq!(width("Jose\u{301}"), 4);
+        assert_eq!(width("🚀"), 2);
+        assert_eq!(width("한"), 2);
+        assert_eq!(width("ＡＢ"), 4);
+        let mut t = Table::new(&["A", "B"]);
+        t.row(["Jose\u{301}", "x"]);
+        t.row(["🚀🚀", "y"]);
+        let out = t.render();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], "Jose\u{301}  x");
+        assert_eq!(lines[2], "🚀🚀  y");
     }
 
     #[test]

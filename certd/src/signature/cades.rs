@@ -2,8 +2,9 @@
 //! ETSI EN 319 142-1 (PAdES baseline) asks for, ESS signing-certificate-v2 (RFC 5035) and the
 //! RFC 3161 signature time-stamp, and parsing them back for verification.
 
+use super::ReadError;
 use crate::error::Error;
-use crate::timestamp::Timestamper;
+use crate::timestamp::{GenTime, Timestamper, Token};
 use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::ContentInfo;
@@ -18,7 +19,6 @@ use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::name::{GeneralName, GeneralNames};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
-use x509_tsp::TstInfo;
 
 /// The object identifiers used here.
 pub(crate) mod oid {
@@ -28,7 +28,7 @@ pub(crate) mod oid {
     /// id-signedData (RFC 5652 section 5.1).
     pub const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
     /// id-ct-TSTInfo (RFC 3161 section 2.4.2).
-    pub const TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
+    pub const TST_INFO: Oid = crate::timestamp::ID_CT_TST_INFO;
     /// id-contentType (RFC 5652 section 11.1).
     pub const CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
     /// id-messageDigest (RFC 5652 section 11.2).
@@ -310,34 +310,27 @@ pub(crate) struct Cms {
 impl Cms {
     /// Parses a DER `ContentInfo`; trailing zero bytes (the rest of a PDF `/Contents`
     /// placeholder) are allowed, anything else after it is not.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Cms, String> {
-        let mut reader = der::SliceReader::new(bytes).map_err(|e| e.to_string())?;
-        let ci =
-            ContentInfo::decode(&mut reader).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Cms, ReadError> {
+        let mut reader = der::SliceReader::new(bytes).map_err(ReadError::Der)?;
+        let ci = ContentInfo::decode(&mut reader).map_err(ReadError::NotContentInfo)?;
         let used: usize = reader
             .position()
             .try_into()
-            .map_err(|_| "length overflow".to_string())?;
+            .map_err(|_| ReadError::LengthOverflow)?;
         if bytes[used..].iter().any(|b| *b != 0) {
-            return Err("data after the CMS ContentInfo".into());
+            return Err(ReadError::TrailingData);
         }
         Self::from_content_info(ci)
     }
 
-    pub(crate) fn from_content_info(ci: ContentInfo) -> Result<Cms, String> {
+    pub(crate) fn from_content_info(ci: ContentInfo) -> Result<Cms, ReadError> {
         if ci.content_type != oid::SIGNED_DATA {
-            return Err(format!(
-                "content type {} is not signed-data",
-                ci.content_type
-            ));
+            return Err(ReadError::NotSignedData(ci.content_type));
         }
-        let sd: SignedData = ci
-            .content
-            .decode_as()
-            .map_err(|e| format!("bad SignedData: {e}"))?;
+        let sd: SignedData = ci.content.decode_as().map_err(ReadError::BadSignedData)?;
         let infos = sd.signer_infos.0.as_slice();
         let [signer] = infos else {
-            return Err(format!("{} signers instead of exactly one", infos.len()));
+            return Err(ReadError::SignerCount(infos.len()));
         };
         let signer = signer.clone();
         let certs = sd
@@ -367,15 +360,15 @@ impl Cms {
     }
 
     /// The DER of the signature time-stamp token (`None` if absent; error if several).
-    pub(crate) fn timestamp_token(&self) -> Result<Option<Vec<u8>>, String> {
+    pub(crate) fn timestamp_token(&self) -> Result<Option<Vec<u8>>, ReadError> {
         let values = attr_values(
             self.signer.unsigned_attrs.as_ref(),
             oid::SIGNATURE_TIME_STAMP,
         );
         match values.as_slice() {
             [] => Ok(None),
-            [one] => one.to_der().map(Some).map_err(|e| e.to_string()),
-            more => Err(format!("{} signature time-stamps", more.len())),
+            [one] => one.to_der().map(Some).map_err(ReadError::Der),
+            more => Err(ReadError::TimestampCount(more.len())),
         }
     }
 }
@@ -410,38 +403,24 @@ pub(crate) fn find_cert<'a>(
     })
 }
 
-/// A parsed RFC 3161 `TimeStampToken` (section 2.4.2): a CMS SignedData over a `TSTInfo`.
-pub(crate) struct Token {
+/// A time-stamp token read with [`Token`], with its CMS decoded as well to check the TSA's
+/// signature.
+pub(crate) struct SignedToken {
+    pub token: Token,
     pub cms: Cms,
-    /// The DER `TSTInfo` (the eContent octets, which the TSA's message-digest covers).
-    pub tst_der: Vec<u8>,
-    pub tst: TstInfo,
+    pub gen_time: GenTime,
 }
 
-impl Token {
-    pub(crate) fn parse(der: &[u8]) -> Result<Token, String> {
-        let ci = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
-        let cms = Cms::from_content_info(ci)?;
-        let eci = &cms.sd.encap_content_info;
-        if eci.econtent_type != oid::TST_INFO {
-            return Err(format!(
-                "eContentType {} is not id-ct-TSTInfo",
-                eci.econtent_type
-            ));
-        }
-        let octets: OctetString = eci
-            .econtent
-            .as_ref()
-            .ok_or("no TSTInfo in the token")?
-            .decode_as()
-            .map_err(|e| format!("eContent: {e}"))?;
-        let tst_der = octets.as_bytes().to_vec();
-        let tst = TstInfo::from_der(&tst_der).map_err(|e| format!("bad TSTInfo: {e}"))?;
-        Ok(Token { cms, tst_der, tst })
-    }
-
-    pub(crate) fn gen_time(&self) -> der::DateTime {
-        self.tst.gen_time.to_date_time()
+impl SignedToken {
+    pub(crate) fn parse(der: &[u8]) -> Result<SignedToken, ReadError> {
+        let token = Token::parse(der)?;
+        let gen_time = token.gen_time()?;
+        let cms = Cms::from_content_info(token.content_info.clone())?;
+        Ok(SignedToken {
+            token,
+            cms,
+            gen_time,
+        })
     }
 
     pub(crate) fn signer_cert(&self) -> Option<&Certificate> {

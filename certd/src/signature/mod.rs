@@ -20,14 +20,59 @@ mod verify;
 mod tests;
 
 use crate::error::Error;
-use crate::timestamp::Timestamper;
+use crate::timestamp::{Timestamper, TokenError};
 use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use x509_cert::Certificate;
 
 pub use parts::timestamp_parts;
+pub use pdf::LoadError;
 pub use verify::verify_pdf;
+
+/// Why the signature of a signed PDF cannot be read back: no signature field, a `/Contents`
+/// that is no CMS SignedData (RFC 5652 section 5.1), or an unreadable time-stamp token.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the file cannot be read as PDF: {0}")]
+    Pdf(LoadError),
+    #[error("no catalog: {0}")]
+    NoCatalog(lopdf::Error),
+    #[error("the document has no form, hence no signature field")]
+    NoForm,
+    #[error("the form has no /Fields")]
+    NoFields,
+    #[error("too many form fields")]
+    TooManyFields,
+    #[error("no signed signature field in the document")]
+    NoSignature,
+    #[error("{0}")]
+    Der(der::Error),
+    #[error("not a CMS ContentInfo: {0}")]
+    NotContentInfo(der::Error),
+    #[error("length overflow")]
+    LengthOverflow,
+    #[error("data after the CMS ContentInfo")]
+    TrailingData,
+    #[error("content type {0} is not signed-data")]
+    NotSignedData(der::oid::ObjectIdentifier),
+    #[error("bad SignedData: {0}")]
+    BadSignedData(der::Error),
+    #[error("{0} signers instead of exactly one")]
+    SignerCount(usize),
+    #[error("{0} signature time-stamps")]
+    TimestampCount(usize),
+    #[error("the signature carries no time-stamp token")]
+    NoTimestamp,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        Error::Invalid(e.to_string())
+    }
+}
 
 /// Reserved size of the CMS blob in `/Contents`, in bytes (twice as many hex digits are
 /// written). A P-256 or RSA-2048 signature with a three-certificate chain and a time-stamp
@@ -256,11 +301,12 @@ pub fn timestamp_summary(pdf: &[u8]) -> serde_json::Value {
         let located = pdf::locate_last_signature(pdf).ok()?;
         let cms = cades::Cms::parse(&located.contents).ok()?;
         let token = cms.timestamp_token().ok()??;
-        let parsed = cades::Token::parse(&token).ok()?;
+        let parsed = cades::SignedToken::parse(&token).ok()?;
+        let tst = &parsed.token.tst;
         Some(serde_json::json!({
-            "gen_time": parsed.gen_time().to_string(),
-            "serial": hex::encode(parsed.tst.serial_number.as_bytes()),
-            "policy": parsed.tst.policy.to_string(),
+            "gen_time": parsed.gen_time.rfc3339,
+            "serial": hex::encode(tst.serial_number.as_bytes()),
+            "policy": tst.policy.to_string(),
             "tsa": parsed.signer_cert().map(|c| c.tbs_certificate.subject.to_string()),
             "token_sha256": hex::encode(Sha256::digest(&token)),
         }))

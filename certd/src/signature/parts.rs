@@ -3,13 +3,12 @@
 
 use super::cades::Cms;
 use super::pdf::locate_last_signature;
+use super::ReadError;
 
 /// `(timestamp token DER, signature value)` of the last signature in `pdf`.
-pub fn timestamp_parts(pdf: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+pub fn timestamp_parts(pdf: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ReadError> {
     let located = locate_last_signature(pdf)?;
     let cms = Cms::parse(&located.contents)?;
-    let token = cms
-        .timestamp_token()?
-        .ok_or_else(|| "the signature carries no time-stamp token".to_string())?;
+    let token = cms.timestamp_token()?.ok_or(ReadError::NoTimestamp)?;
     Ok((token, cms.signer.signature.as_bytes().to_vec()))
 }

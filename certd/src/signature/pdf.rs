@@ -7,6 +7,7 @@
 //! placeholders are known. Dictionaries copied from the original are lopdf `Dictionary` values
 //! (keys unique by construction: pyHanko rejects duplicate keys).
 
+use super::ReadError;
 use crate::error::Error;
 use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use std::io::Write;
@@ -94,13 +95,22 @@ fn text_string(s: &str) -> Object {
     }
 }
 
+/// Why lopdf could not read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Parse(lopdf::Error),
+    #[error("the PDF parser gave up on this file")]
+    GaveUp,
+}
+
 /// Parses with lopdf, turning a panic on hostile input into an error (`certd verify` reads
 /// files from anyone).
-fn load(pdf: &[u8]) -> Result<lopdf::Document, String> {
+fn load(pdf: &[u8]) -> Result<lopdf::Document, LoadError> {
     match std::panic::catch_unwind(|| lopdf::Document::load_mem(pdf)) {
         Ok(Ok(doc)) => Ok(doc),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the PDF parser gave up on this file".into()),
+        Ok(Err(e)) => Err(LoadError::Parse(e)),
+        Err(_) => Err(LoadError::GaveUp),
     }
 }
 
@@ -414,26 +424,26 @@ pub(crate) struct Located {
 }
 
 /// Finds the signature field whose `/ByteRange` reaches furthest into the file.
-pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, String> {
-    let doc = load(pdf).map_err(|e| format!("the file cannot be read as PDF: {e}"))?;
-    let catalog = doc.catalog().map_err(|e| format!("no catalog: {e}"))?;
+pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, ReadError> {
+    let doc = load(pdf).map_err(ReadError::Pdf)?;
+    let catalog = doc.catalog().map_err(ReadError::NoCatalog)?;
     let acro = catalog
         .get(b"AcroForm")
         .and_then(|o| doc.dereference(o))
         .and_then(|(_, o)| o.as_dict())
-        .map_err(|_| "the document has no form, hence no signature field".to_string())?;
+        .map_err(|_| ReadError::NoForm)?;
     let fields = acro
         .get(b"Fields")
         .and_then(|o| doc.dereference(o))
         .and_then(|(_, o)| o.as_array())
-        .map_err(|_| "the form has no /Fields".to_string())?;
+        .map_err(|_| ReadError::NoFields)?;
     let mut stack: Vec<(&Object, bool)> = fields.iter().map(|f| (f, false)).collect();
     let mut best: Option<Located> = None;
     let mut seen = 0;
     while let Some((field, inherited_sig)) = stack.pop() {
         seen += 1;
         if seen > 10_000 {
-            return Err("too many form fields".into());
+            return Err(ReadError::TooManyFields);
         }
         let Ok((_, Object::Dictionary(d))) = doc.dereference(field) else {
             continue;
@@ -496,5 +506,5 @@ pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, String> {
             });
         }
     }
-    best.ok_or_else(|| "no signed signature field in the document".into())
+    best.ok_or(ReadError::NoSignature)
 }

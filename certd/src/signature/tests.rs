@@ -136,12 +136,28 @@ static TSA_LOCK: Mutex<()> = Mutex::new(());
 struct OpensslTsa {
     /// Time spent inside the TSA, so benchmarks can leave it out.
     spent: Mutex<Duration>,
+    /// The `openssl ts` configuration file in the fixture directory.
+    config: &'static str,
 }
 
 impl OpensslTsa {
     fn new() -> Self {
         OpensslTsa {
             spent: Mutex::new(Duration::ZERO),
+            config: "tsa.cnf",
+        }
+    }
+
+    /// A TSA whose genTime carries microseconds (`20260101120000.123456Z`), as many public
+    /// TSAs send it.
+    fn with_fractional_seconds() -> Self {
+        let pki = pki();
+        let config = "tsa-fraction.cnf";
+        let text = format!("{}clock_precision_digits=6\n", pki.read("tsa.cnf"));
+        std::fs::write(pki.path(config), text).expect("write tsa-fraction.cnf");
+        OpensslTsa {
+            spent: Mutex::new(Duration::ZERO),
+            config,
         }
     }
 }
@@ -176,7 +192,7 @@ impl Timestamper for OpensslTsa {
         }
         let r = Command::new("openssl")
             .args(["ts", "-reply", "-config"])
-            .arg(pki.path("tsa.cnf"))
+            .arg(pki.path(self.config))
             .arg("-queryfile")
             .arg(&query)
             .args(["-token_out", "-out"])
@@ -421,6 +437,33 @@ fn timestamp_summary_of_signed_pdf() {
         "{s}"
     );
     assert_eq!(timestamp_summary(&classic_pdf()), serde_json::Value::Null);
+}
+
+/// A TSA that sends fractional seconds: its token is embedded, read back by the verifier and
+/// summarised for the event log. Fails on the code that read tokens with x509-tsp's
+/// `TSTInfo` in the signer ("time-stamp token unusable": its GeneralizedTime refuses
+/// fractions) while the TSA client accepted them.
+#[test]
+fn fractional_gen_time_signs_and_verifies() {
+    let tsa = OpensslTsa::with_fractional_seconds();
+    let out = signer("p256")
+        .sign_pdf(&classic_pdf(), "r", &tsa)
+        .expect("sign with a fractional genTime");
+    assert_valid(&out);
+    let s = timestamp_summary(&out);
+    // Up to six digits: openssl drops trailing zeros (all of them, one time in a million).
+    let gen_time = s["gen_time"].as_str().unwrap_or_default().to_string();
+    assert!(
+        (20..=27).contains(&gen_time.len()) && gen_time.ends_with('Z'),
+        "gen_time {gen_time:?} in {s}"
+    );
+    let (token, _) = timestamp_parts(&out).expect("parts");
+    assert_eq!(
+        crate::timestamp::tst_info(&token)
+            .expect("tst_info")
+            .gen_time,
+        gen_time
+    );
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! the RFC 3161 signature time-stamp (section 2.4.2: the token's own signature, the TSA's
 //! timeStamping EKU and the message imprint).
 
-use super::cades::{self, oid, Cms, SigningCertificateV2, Token};
-use super::pdf;
-use super::VerifyReport;
+use super::cades::{self, oid, Cms, SignedToken, SigningCertificateV2};
+use super::{pdf, ReadError, VerifyReport};
+use der::oid::ObjectIdentifier as Oid;
 use der::Encode;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use std::time::Duration;
@@ -14,14 +14,130 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
 use x509_cert::Certificate;
 
+/// Why one check failed; the sentence is the report's detail.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("the trust file holds no certificate")]
+    NoAnchor,
+    #[error("the trust file is not PEM certificates: {0}")]
+    AnchorsNotPem(der::Error),
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("the signature is not a CMS SignedData: {0}")]
+    NotCms(ReadError),
+    #[error("the signer certificate is not in the signature")]
+    NoSignerCert,
+    #[error("{0}")]
+    Der(#[from] der::Error),
+    #[error("/ByteRange {0:?} is not [0 a b c]")]
+    ByteRangeShape(Vec<i64>),
+    #[error("/ByteRange {0:?} has negative numbers")]
+    ByteRangeNegative(Vec<i64>),
+    #[error(
+        "/ByteRange [0 {a} {b} {c}] does not cover the whole file of {len} bytes: \
+         bytes were added or removed after signing"
+    )]
+    ByteRangeCoverage {
+        a: usize,
+        b: usize,
+        c: usize,
+        len: usize,
+    },
+    #[error("the unsigned hole [{a}, {b}) is not exactly the /Contents hex string")]
+    Hole { a: usize, b: usize },
+    #[error("/SubFilter is {0:?}, not ETSI.CAdES.detached")]
+    SubFilter(Option<String>),
+    #[error("the CMS is not detached id-data")]
+    NotDetached,
+    #[error("the content-type attribute is missing or not id-data")]
+    ContentType,
+    #[error("a signing-time attribute is present (PAdES uses /M instead)")]
+    SigningTime,
+    #[error("not exactly one signing-certificate-v2 attribute")]
+    SigningCertificateCount,
+    #[error("digest algorithm {0} is not supported")]
+    DigestAlgorithm(Oid),
+    #[error("not exactly one message-digest attribute")]
+    MessageDigestCount,
+    #[error("bad message-digest: {0}")]
+    BadMessageDigest(der::Error),
+    #[error(
+        "the signed bytes hash to {computed}, the signature was made over {claimed}: \
+         the document was changed"
+    )]
+    Changed { computed: String, claimed: String },
+    #[error("the signer has no signed attributes")]
+    NoSignedAttributes,
+    #[error("bad signing-certificate-v2: {0}")]
+    BadSigningCertificate(der::Error),
+    #[error("signing-certificate-v2 names no certificate")]
+    SigningCertificateEmpty,
+    #[error("hash algorithm {0} is not supported")]
+    HashAlgorithm(Oid),
+    #[error("signing-certificate-v2 names another certificate than {0}")]
+    OtherCertificate(String),
+    #[error("signing-certificate-v2 issuer/serial do not match the signer certificate")]
+    IssuerSerial,
+    #[error("the signature time-stamp is unreadable: {0}")]
+    TimestampUnreadable(ReadError),
+    #[error("the signature has no time-stamp (PAdES B-T requires one)")]
+    NoTimestamp,
+    #[error("the TSA certificate is not in the token")]
+    NoTsaCert,
+    #[error("the token's content-type attribute is not id-ct-TSTInfo")]
+    TokenContentType,
+    #[error("the token has not exactly one message-digest")]
+    TokenDigestCount,
+    #[error("digest {0} not supported")]
+    TokenDigestAlgorithm(Oid),
+    #[error("the token's TSTInfo does not match its message-digest")]
+    TokenDigest,
+    #[error("{0} lacks the timeStamping extended key usage")]
+    NoTimeStampingUsage(String),
+    #[error("imprint hash algorithm {0} is not supported")]
+    ImprintAlgorithm(Oid),
+    #[error("the time-stamp is for another signature value")]
+    OtherSignatureValue,
+    #[error("{subject} is not valid at that time (valid {from} to {to})")]
+    NotValidThen {
+        subject: String,
+        from: x509_cert::time::Time,
+        to: x509_cert::time::Time,
+    },
+    #[error("no trust anchor or embedded CA certificate issued {subject} (issuer {issuer})")]
+    NoIssuer { subject: String, issuer: String },
+    #[error("certification path too long")]
+    PathTooLong,
+    #[error("signature algorithm {0} needs a digest algorithm")]
+    NeedsDigest(Oid),
+    #[error("signature algorithm {0} is not supported")]
+    SignatureAlgorithm(Oid),
+    #[error("only EC keys on P-256 are supported")]
+    Curve,
+    #[error("an RSA signature algorithm with an EC key")]
+    RsaWithEc,
+    #[error("{0}")]
+    PublicKey(spki::Error),
+    #[error("bad ECDSA signature: {0}")]
+    BadEcdsa(::signature::Error),
+    #[error("the ECDSA signature does not verify")]
+    EcdsaMismatch,
+    #[error("an ECDSA signature algorithm with an RSA key")]
+    EcdsaWithRsa,
+    #[error("the RSA signature does not verify")]
+    RsaMismatch,
+    #[error("public key algorithm {0} is not supported")]
+    KeyAlgorithm(Oid),
+}
+
 /// Collects checks; `valid` only if every one passed.
 #[derive(Default)]
 struct Checks(Vec<(String, bool, String)>);
 
 impl Checks {
-    fn push(&mut self, name: &str, result: Result<String, String>) -> bool {
+    fn push(&mut self, name: &str, result: Result<String, Failure>) -> bool {
         let ok = result.is_ok();
-        let detail = result.unwrap_or_else(|e| e);
+        let detail = result.unwrap_or_else(|e| e.to_string());
         self.0.push((name.into(), ok, detail));
         ok
     }
@@ -46,17 +162,11 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
     let anchors = match Certificate::load_pem_chain(anchors_pem.as_bytes()) {
         Ok(a) if !a.is_empty() => a,
         Ok(_) => {
-            checks.push(
-                "trust anchors",
-                Err("the trust file holds no certificate".into()),
-            );
+            checks.push("trust anchors", Err(Failure::NoAnchor));
             return checks.finish();
         }
         Err(e) => {
-            checks.push(
-                "trust anchors",
-                Err(format!("the trust file is not PEM certificates: {e}")),
-            );
+            checks.push("trust anchors", Err(Failure::AnchorsNotPem(e)));
             return checks.finish();
         }
     };
@@ -72,7 +182,7 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
     let located = match pdf::locate_last_signature(pdf) {
         Ok(l) => l,
         Err(e) => {
-            checks.push("signature field", Err(e));
+            checks.push("signature field", Err(e.into()));
             return checks.finish();
         }
     };
@@ -99,18 +209,12 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
     let cms = match Cms::parse(&located.contents) {
         Ok(c) => c,
         Err(e) => {
-            checks.push(
-                "CMS structure",
-                Err(format!("the signature is not a CMS SignedData: {e}")),
-            );
+            checks.push("CMS structure", Err(Failure::NotCms(e)));
             return checks.finish();
         }
     };
     let Some(signer_cert) = cms.signer_cert().cloned() else {
-        checks.push(
-            "CMS structure",
-            Err("the signer certificate is not in the signature".into()),
-        );
+        checks.push("CMS structure", Err(Failure::NoSignerCert));
         return checks.finish();
     };
     checks.push(
@@ -145,16 +249,14 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
 
     // The time-stamp: its time is the reference time for both certification paths.
     let token = match cms.timestamp_token() {
-        Ok(Some(t)) => {
-            Token::parse(&t).map_err(|e| format!("the signature time-stamp is unreadable: {e}"))
-        }
-        Ok(None) => Err("the signature has no time-stamp (PAdES B-T requires one)".into()),
-        Err(e) => Err(e),
+        Ok(Some(t)) => SignedToken::parse(&t).map_err(Failure::TimestampUnreadable),
+        Ok(None) => Err(Failure::NoTimestamp),
+        Err(e) => Err(e.into()),
     };
     let (at, at_text) = match &token {
         Ok(t) => (
-            t.tst.gen_time.to_unix_duration(),
-            format!("at the time-stamp time {}", t.gen_time()),
+            t.gen_time.unix,
+            format!("at the time-stamp time {}", t.gen_time.rfc3339),
         ),
         Err(_) => {
             let now = std::time::SystemTime::now()
@@ -192,19 +294,20 @@ fn check_byte_range<'a>(
     pdf: &'a [u8],
     range: &[i64],
     contents: &[u8],
-) -> Result<([&'a [u8]; 2], String), String> {
+) -> Result<([&'a [u8]; 2], String), Failure> {
     let [0, a, b, c] = *range else {
-        return Err(format!("/ByteRange {range:?} is not [0 a b c]"));
+        return Err(Failure::ByteRangeShape(range.to_vec()));
     };
     let (Ok(a), Ok(b), Ok(c)) = (usize::try_from(a), usize::try_from(b), usize::try_from(c)) else {
-        return Err(format!("/ByteRange {range:?} has negative numbers"));
+        return Err(Failure::ByteRangeNegative(range.to_vec()));
     };
     if a >= b || b.checked_add(c) != Some(pdf.len()) {
-        return Err(format!(
-            "/ByteRange [0 {a} {b} {c}] does not cover the whole file of {} bytes: \
-             bytes were added or removed after signing",
-            pdf.len()
-        ));
+        return Err(Failure::ByteRangeCoverage {
+            a,
+            b,
+            c,
+            len: pdf.len(),
+        });
     }
     let hole = &pdf[a..b];
     let hex_ok = hole.len() >= 2
@@ -212,9 +315,7 @@ fn check_byte_range<'a>(
         && hole[hole.len() - 1] == b'>'
         && hex::decode(&hole[1..hole.len() - 1]).is_ok_and(|d| d == contents);
     if !hex_ok {
-        return Err(format!(
-            "the unsigned hole [{a}, {b}) is not exactly the /Contents hex string"
-        ));
+        return Err(Failure::Hole { a, b });
     }
     Ok((
         [&pdf[..a], &pdf[b..]],
@@ -228,48 +329,42 @@ fn check_byte_range<'a>(
 /// ETSI EN 319 142-1 section 6.3 (PAdES B-B): SubFilter ETSI.CAdES.detached, id-data without
 /// eContent, content-type present, no signing-time, exactly one signing-certificate-v2 and no
 /// (SHA-1) signing-certificate.
-fn check_profile(cms: &Cms, sub_filter: Option<&str>) -> Result<String, String> {
+fn check_profile(cms: &Cms, sub_filter: Option<&str>) -> Result<String, Failure> {
     if sub_filter != Some("ETSI.CAdES.detached") {
-        return Err(format!(
-            "/SubFilter is {sub_filter:?}, not ETSI.CAdES.detached"
-        ));
+        return Err(Failure::SubFilter(sub_filter.map(str::to_string)));
     }
     let eci = &cms.sd.encap_content_info;
     if eci.econtent_type != oid::DATA || eci.econtent.is_some() {
-        return Err("the CMS is not detached id-data".into());
+        return Err(Failure::NotDetached);
     }
     let ct = cms.signed_attr(oid::CONTENT_TYPE);
-    if ct.len() != 1 || ct[0].decode_as::<der::oid::ObjectIdentifier>() != Ok(oid::DATA) {
-        return Err("the content-type attribute is missing or not id-data".into());
+    if ct.len() != 1 || ct[0].decode_as::<Oid>() != Ok(oid::DATA) {
+        return Err(Failure::ContentType);
     }
     if !cms.signed_attr(oid::SIGNING_TIME).is_empty() {
-        return Err("a signing-time attribute is present (PAdES uses /M instead)".into());
+        return Err(Failure::SigningTime);
     }
     if cms.signed_attr(oid::SIGNING_CERTIFICATE_V2).len() != 1
         || !cms.signed_attr(oid::SIGNING_CERTIFICATE).is_empty()
     {
-        return Err("not exactly one signing-certificate-v2 attribute".into());
+        return Err(Failure::SigningCertificateCount);
     }
     Ok("ETSI.CAdES.detached, detached id-data, content-type, no signing-time, one signing-certificate-v2".into())
 }
 
-fn check_message_digest(cms: &Cms, message: &[&[u8]]) -> Result<String, String> {
+fn check_message_digest(cms: &Cms, message: &[&[u8]]) -> Result<String, Failure> {
     let alg = cms.signer.digest_alg.oid;
-    let computed =
-        cades::digest(&alg, message).ok_or(format!("digest algorithm {alg} is not supported"))?;
+    let computed = cades::digest(&alg, message).ok_or(Failure::DigestAlgorithm(alg))?;
     let values = cms.signed_attr(oid::MESSAGE_DIGEST);
     let [value] = values.as_slice() else {
-        return Err("not exactly one message-digest attribute".into());
+        return Err(Failure::MessageDigestCount);
     };
-    let claimed: der::asn1::OctetString = value
-        .decode_as()
-        .map_err(|e| format!("bad message-digest: {e}"))?;
+    let claimed: der::asn1::OctetString = value.decode_as().map_err(Failure::BadMessageDigest)?;
     if claimed.as_bytes() != computed {
-        return Err(format!(
-            "the signed bytes hash to {}, the signature was made over {}: the document was changed",
-            hex::encode(&computed),
-            hex::encode(claimed.as_bytes())
-        ));
+        return Err(Failure::Changed {
+            computed: hex::encode(&computed),
+            claimed: hex::encode(claimed.as_bytes()),
+        });
     }
     Ok(format!(
         "{} of the signed byte ranges matches the message-digest attribute ({})",
@@ -278,14 +373,13 @@ fn check_message_digest(cms: &Cms, message: &[&[u8]]) -> Result<String, String> 
     ))
 }
 
-fn check_signer_signature(cms: &Cms, cert: &Certificate) -> Result<String, String> {
+fn check_signer_signature(cms: &Cms, cert: &Certificate) -> Result<String, Failure> {
     let attrs = cms
         .signer
         .signed_attrs
         .as_ref()
-        .ok_or("the signer has no signed attributes")?
-        .to_der()
-        .map_err(|e| e.to_string())?;
+        .ok_or(Failure::NoSignedAttributes)?
+        .to_der()?;
     verify_signature(
         &cert.tbs_certificate.subject_public_key_info,
         &cms.signer.signature_algorithm,
@@ -295,36 +389,25 @@ fn check_signer_signature(cms: &Cms, cert: &Certificate) -> Result<String, Strin
     )
 }
 
-fn check_signing_certificate(cms: &Cms, cert: &Certificate) -> Result<String, String> {
+fn check_signing_certificate(cms: &Cms, cert: &Certificate) -> Result<String, Failure> {
     let values = cms.signed_attr(oid::SIGNING_CERTIFICATE_V2);
     let [value] = values.as_slice() else {
-        return Err("not exactly one signing-certificate-v2 attribute".into());
+        return Err(Failure::SigningCertificateCount);
     };
-    let sc: SigningCertificateV2 = value
-        .decode_as()
-        .map_err(|e| format!("bad signing-certificate-v2: {e}"))?;
-    let first = sc
-        .certs
-        .first()
-        .ok_or("signing-certificate-v2 names no certificate")?;
-    let der = cert.to_der().map_err(|e| e.to_string())?;
+    let sc: SigningCertificateV2 = value.decode_as().map_err(Failure::BadSigningCertificate)?;
+    let first = sc.certs.first().ok_or(Failure::SigningCertificateEmpty)?;
+    let der = cert.to_der()?;
     let alg = first.hash_algorithm.as_ref().map_or(oid::SHA256, |a| a.oid);
-    let hash =
-        cades::digest(&alg, &[&der]).ok_or(format!("hash algorithm {alg} is not supported"))?;
+    let hash = cades::digest(&alg, &[&der]).ok_or(Failure::HashAlgorithm(alg))?;
     if first.cert_hash.as_bytes() != hash {
-        return Err(format!(
-            "signing-certificate-v2 names another certificate than {}",
-            subject(cert)
-        ));
+        return Err(Failure::OtherCertificate(subject(cert)));
     }
     if let Some(is) = &first.issuer_serial {
         let issuer_ok = is.issuer.iter().any(
             |g| matches!(g, GeneralName::DirectoryName(n) if *n == cert.tbs_certificate.issuer),
         );
         if !issuer_ok || is.serial_number != cert.tbs_certificate.serial_number {
-            return Err(
-                "signing-certificate-v2 issuer/serial do not match the signer certificate".into(),
-            );
+            return Err(Failure::IssuerSerial);
         }
     }
     Ok(format!(
@@ -336,16 +419,13 @@ fn check_signing_certificate(cms: &Cms, cert: &Certificate) -> Result<String, St
 
 fn check_timestamp(
     checks: &mut Checks,
-    token: &Token,
+    token: &SignedToken,
     signature_value: &[u8],
     anchors: &[Certificate],
     at: Duration,
 ) {
     let Some(tsa_cert) = token.signer_cert() else {
-        checks.push(
-            "timestamp signature",
-            Err("the TSA certificate is not in the token".into()),
-        );
+        checks.push("timestamp signature", Err(Failure::NoTsaCert));
         return;
     };
     // The token's own CMS signature: message-digest over the TSTInfo, content-type
@@ -353,18 +433,18 @@ fn check_timestamp(
     let token_sig = (|| {
         let md = token.cms.signed_attr(oid::MESSAGE_DIGEST);
         let ct = token.cms.signed_attr(oid::CONTENT_TYPE);
-        if ct.len() != 1 || ct[0].decode_as::<der::oid::ObjectIdentifier>() != Ok(oid::TST_INFO) {
-            return Err("the token's content-type attribute is not id-ct-TSTInfo".to_string());
+        if ct.len() != 1 || ct[0].decode_as::<Oid>() != Ok(oid::TST_INFO) {
+            return Err(Failure::TokenContentType);
         }
         let [md] = md.as_slice() else {
-            return Err("the token has not exactly one message-digest".to_string());
+            return Err(Failure::TokenDigestCount);
         };
-        let md: der::asn1::OctetString = md.decode_as().map_err(|e| e.to_string())?;
+        let md: der::asn1::OctetString = md.decode_as()?;
         let alg = token.cms.signer.digest_alg.oid;
-        let h =
-            cades::digest(&alg, &[&token.tst_der]).ok_or(format!("digest {alg} not supported"))?;
+        let h = cades::digest(&alg, &[&token.token.tst_der])
+            .ok_or(Failure::TokenDigestAlgorithm(alg))?;
         if md.as_bytes() != h {
-            return Err("the token's TSTInfo does not match its message-digest".to_string());
+            return Err(Failure::TokenDigest);
         }
         check_signer_signature(&token.cms, tsa_cert)
     })();
@@ -392,24 +472,22 @@ fn check_timestamp(
             )
         })
     } else {
-        Err(format!(
-            "{} lacks the timeStamping extended key usage",
-            subject(tsa_cert)
-        ))
+        Err(Failure::NoTimeStampingUsage(subject(tsa_cert)))
     };
     checks.push("timestamp certificate", tsa_path);
 
-    let imprint = &token.tst.message_imprint;
+    let tst = &token.token.tst;
+    let imprint = &tst.message_imprint;
     let alg = imprint.hash_algorithm.oid;
     let imprint_ok = match cades::digest(&alg, &[signature_value]) {
-        None => Err(format!("imprint hash algorithm {alg} is not supported")),
+        None => Err(Failure::ImprintAlgorithm(alg)),
         Some(h) if h == imprint.hashed_message.as_bytes() => Ok(format!(
             "the time-stamp of {} (serial {}) covers the {} of the signature value",
-            token.gen_time(),
-            hex::encode(token.tst.serial_number.as_bytes()),
+            token.gen_time.rfc3339,
+            hex::encode(tst.serial_number.as_bytes()),
             hash_name(&alg)
         )),
-        Some(_) => Err("the time-stamp is for another signature value".into()),
+        Some(_) => Err(Failure::OtherSignatureValue),
     };
     checks.push("timestamp imprint", imprint_ok);
 }
@@ -428,15 +506,14 @@ fn describe_path(path: &[&Certificate]) -> String {
     format!("{} (trust anchor)", names.join(" → "))
 }
 
-fn valid_at(cert: &Certificate, at: Duration) -> Result<(), String> {
+fn valid_at(cert: &Certificate, at: Duration) -> Result<(), Failure> {
     let v = &cert.tbs_certificate.validity;
     if at < v.not_before.to_unix_duration() || at > v.not_after.to_unix_duration() {
-        return Err(format!(
-            "{} is not valid at that time (valid {} to {})",
-            subject(cert),
-            v.not_before,
-            v.not_after
-        ));
+        return Err(Failure::NotValidThen {
+            subject: subject(cert),
+            from: v.not_before,
+            to: v.not_after,
+        });
     }
     Ok(())
 }
@@ -471,7 +548,7 @@ fn build_path<'a>(
     pool: &'a [Certificate],
     anchors: &'a [Certificate],
     at: Duration,
-) -> Result<Vec<&'a Certificate>, String> {
+) -> Result<Vec<&'a Certificate>, Failure> {
     let mut path = vec![leaf];
     let mut current = leaf;
     for _ in 0..8 {
@@ -488,16 +565,15 @@ fn build_path<'a>(
             .iter()
             .find(|c| !path.contains(c) && is_ca(c) && issued_by(current, c))
         else {
-            return Err(format!(
-                "no trust anchor or embedded CA certificate issued {} (issuer {})",
-                subject(current),
-                current.tbs_certificate.issuer
-            ));
+            return Err(Failure::NoIssuer {
+                subject: subject(current),
+                issuer: current.tbs_certificate.issuer.to_string(),
+            });
         };
         path.push(next);
         current = next;
     }
-    Err("certification path too long".into())
+    Err(Failure::PathTooLong)
 }
 
 /// Verifies `signature` over `message` with `spki`. `sig_alg` may be a combined algorithm
@@ -509,44 +585,41 @@ fn verify_signature(
     digest_alg: Option<&AlgorithmIdentifierOwned>,
     message: &[u8],
     signature: &[u8],
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let hash = match sig_alg.oid {
         oid::ECDSA_SHA256 | oid::RSA_SHA256 => oid::SHA256,
         oid::ECDSA_SHA384 | oid::RSA_SHA384 => oid::SHA384,
         oid::ECDSA_SHA512 | oid::RSA_SHA512 => oid::SHA512,
-        oid::RSA_ENCRYPTION | oid::EC_PUBLIC_KEY => digest_alg.map(|d| d.oid).ok_or(format!(
-            "signature algorithm {} needs a digest algorithm",
-            sig_alg.oid
-        ))?,
-        other => return Err(format!("signature algorithm {other} is not supported")),
+        oid::RSA_ENCRYPTION | oid::EC_PUBLIC_KEY => digest_alg
+            .map(|d| d.oid)
+            .ok_or(Failure::NeedsDigest(sig_alg.oid))?,
+        other => return Err(Failure::SignatureAlgorithm(other)),
     };
-    let digest = cades::digest(&hash, &[message])
-        .ok_or(format!("hash algorithm {hash} is not supported"))?;
-    let spki_der = spki.to_der().map_err(|e| e.to_string())?;
+    let digest = cades::digest(&hash, &[message]).ok_or(Failure::HashAlgorithm(hash))?;
+    let spki_der = spki.to_der()?;
     match spki.algorithm.oid {
         oid::EC_PUBLIC_KEY => {
             let curve = spki
                 .algorithm
                 .parameters
                 .as_ref()
-                .and_then(|p| p.decode_as::<der::oid::ObjectIdentifier>().ok());
+                .and_then(|p| p.decode_as::<Oid>().ok());
             if curve != Some(oid::SECP256R1) {
-                return Err("only EC keys on P-256 are supported".into());
+                return Err(Failure::Curve);
             }
             if matches!(
                 sig_alg.oid,
                 oid::RSA_SHA256 | oid::RSA_SHA384 | oid::RSA_SHA512 | oid::RSA_ENCRYPTION
             ) {
-                return Err("an RSA signature algorithm with an EC key".into());
+                return Err(Failure::RsaWithEc);
             }
             use p256::pkcs8::DecodePublicKey;
             use signature::hazmat::PrehashVerifier;
             let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki_der)
-                .map_err(|e| e.to_string())?;
-            let sig = p256::ecdsa::Signature::from_der(signature)
-                .map_err(|e| format!("bad ECDSA signature: {e}"))?;
+                .map_err(Failure::PublicKey)?;
+            let sig = p256::ecdsa::Signature::from_der(signature).map_err(Failure::BadEcdsa)?;
             key.verify_prehash(&digest, &sig)
-                .map_err(|_| "the ECDSA signature does not verify".to_string())?;
+                .map_err(|_| Failure::EcdsaMismatch)?;
             Ok(format!("ECDSA P-256 / {}", hash_name(&hash)))
         }
         oid::RSA_ENCRYPTION => {
@@ -554,25 +627,25 @@ fn verify_signature(
                 sig_alg.oid,
                 oid::ECDSA_SHA256 | oid::ECDSA_SHA384 | oid::ECDSA_SHA512 | oid::EC_PUBLIC_KEY
             ) {
-                return Err("an ECDSA signature algorithm with an RSA key".into());
+                return Err(Failure::EcdsaWithRsa);
             }
             use rsa::pkcs8::DecodePublicKey;
             use rsa::traits::PublicKeyParts;
             let key =
-                rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(|e| e.to_string())?;
+                rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(Failure::PublicKey)?;
             let scheme = match hash {
                 oid::SHA256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
                 oid::SHA384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                 _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
             };
             key.verify(scheme, &digest, signature)
-                .map_err(|_| "the RSA signature does not verify".to_string())?;
+                .map_err(|_| Failure::RsaMismatch)?;
             Ok(format!(
                 "RSA-{} PKCS#1 v1.5 / {}",
                 key.n().bits(),
                 hash_name(&hash)
             ))
         }
-        other => Err(format!("public key algorithm {other} is not supported")),
+        other => Err(Failure::KeyAlgorithm(other)),
     }
 }

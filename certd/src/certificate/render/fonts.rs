@@ -1,18 +1,25 @@
 //! Finding and reading the fonts of the certificate.
 //!
 //! krilla embeds and subsets fonts but neither measures text publicly nor falls back to another
-//! font for missing glyphs, so this module reads the few OpenType tables the layout needs
-//! (`cmap` for coverage, `hmtx` for advances) itself. That keeps certd free of a second font
-//! stack; the tables are read defensively (bounds-checked) because the files come from the
-//! system, not from us.
+//! font for missing glyphs, so the layout reads coverage (`cmap`) and advances (`hmtx`) itself,
+//! through skrifa (the font reader krilla is built on, so no second font stack), which reads
+//! the tables defensively: the files come from the system, not from us.
 //!
 //! Faces: DejaVu Sans (regular, bold, mono; Debian `fonts-dejavu-core`) for Latin, Greek and
 //! Cyrillic, Noto Sans CJK JP (Debian `fonts-noto-cjk`, a `.ttc` collection) for Chinese,
 //! Japanese and Korean. Directories are searched in order: `$CERTMAIL_FONT_DIR` (if set), then
 //! the usual Debian, Fedora and Arch locations.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use skrifa::charmap::{Charmap, MappingIndex};
+use skrifa::instance::{LocationRef, Size};
+use skrifa::metrics::GlyphMetrics;
+use skrifa::raw::{FileRef, TableProvider};
+use skrifa::string::StringId;
+use skrifa::{FontRef, GlyphId, MetadataProvider};
 
 use crate::error::Error;
 
@@ -69,214 +76,75 @@ pub enum Weight {
 pub struct Cluster {
     pub ch: char,
     pub face: FaceId,
-    pub glyph: u16,
+    pub glyph: u32,
     pub advance: f32,
 }
 
-/// One font face: the krilla handle for drawing plus what the layout reads from the tables.
+/// One font face: the krilla handle for drawing plus what the layout needs to read it again.
 #[derive(Clone)]
 pub struct Face {
     pub krilla: krilla::text::Font,
     data: Arc<Vec<u8>>,
-    cmap: Cmap,
-    hmtx: usize,
-    num_hmetrics: u16,
+    /// The face's index in its file (0 unless the file is a collection).
+    index: u32,
+    /// Which `cmap` subtable maps Unicode (full repertoire preferred over the BMP one, so
+    /// CJK Extension B characters resolve), found once.
+    mapping: MappingIndex,
     units_per_em: f32,
-}
-
-#[derive(Clone, Copy)]
-enum Cmap {
-    /// Offset of a format 4 (BMP) subtable.
-    Format4(usize),
-    /// Offset of a format 12 (full Unicode) subtable.
-    Format12(usize),
-}
-
-fn u16_at(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(
-        d.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        d.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-/// Offset of the table directory of face `index` (collections start with `ttcf`).
-fn face_offset(d: &[u8], index: u32) -> Option<usize> {
-    if d.get(0..4)? == b"ttcf" {
-        let n = u32_at(d, 8)?;
-        if index >= n {
-            return None;
-        }
-        Some(u32_at(d, 12 + 4 * index as usize)? as usize)
-    } else if index == 0 {
-        Some(0)
-    } else {
-        None
-    }
-}
-
-fn table(d: &[u8], face: usize, tag: &[u8; 4]) -> Option<usize> {
-    let n = u16_at(d, face + 4)? as usize;
-    (0..n).find_map(|i| {
-        let rec = face + 12 + 16 * i;
-        (d.get(rec..rec + 4)? == tag).then_some(())?;
-        let off = u32_at(d, rec + 8)? as usize;
-        let len = u32_at(d, rec + 12)? as usize;
-        // A table pointing outside the file would make every later read fail; reject it here.
-        (off.checked_add(len)? <= d.len()).then_some(off)
-    })
-}
-
-/// The family names (name ids 1 and 16, Windows Unicode) of face `face`.
-fn family_names(d: &[u8], face: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(name) = table(d, face, b"name") else {
-        return out;
-    };
-    let (Some(count), Some(strings)) = (u16_at(d, name + 2), u16_at(d, name + 4)) else {
-        return out;
-    };
-    for i in 0..count as usize {
-        let rec = name + 6 + 12 * i;
-        let (Some(platform), Some(id), Some(len), Some(off)) = (
-            u16_at(d, rec),
-            u16_at(d, rec + 6),
-            u16_at(d, rec + 8),
-            u16_at(d, rec + 10),
-        ) else {
-            break;
-        };
-        if platform != 3 || !(id == 1 || id == 16) {
-            continue;
-        }
-        let start = name + strings as usize + off as usize;
-        if let Some(bytes) = d.get(start..start + len as usize) {
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            out.push(String::from_utf16_lossy(&units));
-        }
-    }
-    out
 }
 
 impl Face {
     fn parse(data: Arc<Vec<u8>>, index: u32) -> Option<Face> {
-        let d = data.as_slice();
-        let face = face_offset(d, index)?;
-        let head = table(d, face, b"head")?;
-        let hhea = table(d, face, b"hhea")?;
-        let hmtx = table(d, face, b"hmtx")?;
-        let cmap_off = table(d, face, b"cmap")?;
-        let units_per_em = f32::from(u16_at(d, head + 18)?);
-        let num_hmetrics = u16_at(d, hhea + 34)?;
-        if units_per_em <= 0.0 || num_hmetrics == 0 {
+        let font = FontRef::from_index(&data, index).ok()?;
+        let units_per_em = f32::from(font.head().ok()?.units_per_em());
+        let long_metrics = font.hhea().ok()?.number_of_h_metrics();
+        font.hmtx().ok()?;
+        if units_per_em <= 0.0 || long_metrics == 0 || !font.charmap().has_map() {
             return None;
         }
-        // Prefer a full-Unicode subtable (format 12) so CJK Extension B and emoji-range
-        // characters resolve; fall back to the BMP one.
-        let mut best: Option<Cmap> = None;
-        for i in 0..u16_at(d, cmap_off + 2)? as usize {
-            let rec = cmap_off + 4 + 8 * i;
-            let platform = u16_at(d, rec)?;
-            let encoding = u16_at(d, rec + 2)?;
-            let sub = cmap_off + u32_at(d, rec + 4)? as usize;
-            let unicode = platform == 0 || (platform == 3 && (encoding == 1 || encoding == 10));
-            if !unicode {
-                continue;
-            }
-            match u16_at(d, sub)? {
-                12 => best = Some(Cmap::Format12(sub)),
-                4 if best.is_none() => best = Some(Cmap::Format4(sub)),
-                _ => {}
-            }
-        }
+        let mapping = MappingIndex::new(&font);
         let krilla = krilla::text::Font::new(data.clone().into(), index)?;
         Some(Face {
             krilla,
             data,
-            cmap: best?,
-            hmtx,
-            num_hmetrics,
+            index,
+            mapping,
             units_per_em,
         })
     }
 
-    /// The glyph for `c`, or `None` if the face lacks it (glyph 0 is `.notdef`).
-    pub fn glyph(&self, c: char) -> Option<u16> {
-        let d = self.data.as_slice();
-        let cp = c as u32;
-        let gid = match self.cmap {
-            Cmap::Format12(sub) => {
-                let groups = u32_at(d, sub + 12)? as usize;
-                let (mut lo, mut hi) = (0usize, groups);
-                let mut found = None;
-                while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    let g = sub + 16 + 12 * mid;
-                    let (start, end) = (u32_at(d, g)?, u32_at(d, g + 4)?);
-                    if cp < start {
-                        hi = mid;
-                    } else if cp > end {
-                        lo = mid + 1;
-                    } else {
-                        found = Some(u32_at(d, g + 8)? + (cp - start));
-                        break;
-                    }
-                }
-                u16::try_from(found?).ok()?
-            }
-            Cmap::Format4(sub) => {
-                let cp = u16::try_from(cp).ok()?;
-                let seg_x2 = u16_at(d, sub + 6)? as usize;
-                let ends = sub + 14;
-                let starts = ends + seg_x2 + 2;
-                let deltas = starts + seg_x2;
-                let ranges = deltas + seg_x2;
-                // Segments are sorted by end code: binary search for the first end >= cp.
-                let (mut lo, mut hi) = (0usize, seg_x2 / 2);
-                while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    if u16_at(d, ends + 2 * mid)? < cp {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                let seg = lo;
-                if seg >= seg_x2 / 2 {
-                    return None;
-                }
-                let start = u16_at(d, starts + 2 * seg)?;
-                if cp < start {
-                    return None;
-                }
-                let delta = u16_at(d, deltas + 2 * seg)?;
-                let range = u16_at(d, ranges + 2 * seg)? as usize;
-                if range == 0 {
-                    cp.wrapping_add(delta)
-                } else {
-                    let at = ranges + 2 * seg + range + 2 * (cp - start) as usize;
-                    match u16_at(d, at)? {
-                        0 => 0,
-                        g => g.wrapping_add(delta),
-                    }
-                }
-            }
-        };
-        (gid != 0).then_some(gid)
+    /// A reader over the face's tables, for one piece of text.
+    fn reader(&self) -> Option<Reader<'_>> {
+        let font = FontRef::from_index(&self.data, self.index).ok()?;
+        Some(Reader {
+            charmap: self.mapping.charmap(&font),
+            metrics: font.glyph_metrics(Size::unscaled(), LocationRef::default()),
+            units_per_em: self.units_per_em,
+        })
+    }
+}
+
+/// Coverage and advances of one face, borrowed from its file.
+struct Reader<'a> {
+    charmap: Charmap<'a>,
+    /// In font units (unscaled), at the default instance.
+    metrics: GlyphMetrics<'a>,
+    units_per_em: f32,
+}
+
+impl Reader<'_> {
+    /// The glyph for `c`, or `None` if the face lacks it (glyph 0 is `.notdef`; ids past the
+    /// font's glyph count are shaping-only and cannot be drawn).
+    fn glyph(&self, c: char) -> Option<GlyphId> {
+        self.charmap
+            .map(c)
+            .filter(|g| g.to_u32() != 0 && g.to_u32() < self.metrics.glyph_count())
     }
 
-    /// Horizontal advance of `glyph` in em.
-    pub fn advance(&self, glyph: u16) -> f32 {
-        // Glyphs past the last long metric share its advance (monospaced tails).
-        let i = glyph.min(self.num_hmetrics - 1) as usize;
-        u16_at(&self.data, self.hmtx + 4 * i).map_or(0.0, f32::from) / self.units_per_em
+    /// Horizontal advance of `glyph` in em (glyphs past the last long metric share its
+    /// advance, as `hmtx` says).
+    fn advance(&self, glyph: GlyphId) -> f32 {
+        self.metrics.advance_width(glyph).unwrap_or(0.0) / self.units_per_em
     }
 }
 
@@ -338,15 +206,17 @@ fn load_face(path: &Path, index: u32) -> Result<Face, Error> {
 /// characters are what a Japanese reader expects, and the JP face covers Chinese and Korean
 /// text as well.
 fn japanese_face(data: &[u8]) -> u32 {
-    let count = if data.get(0..4) == Some(b"ttcf") {
-        u32_at(data, 8).unwrap_or(1)
-    } else {
-        1
+    let Ok(FileRef::Collection(collection)) = FileRef::new(data) else {
+        return 0;
     };
-    (0..count)
+    (0..collection.len())
         .find(|&i| {
-            face_offset(data, i)
-                .is_some_and(|off| family_names(data, off).iter().any(|n| n.ends_with("JP")))
+            collection.get(i).is_ok_and(|font| {
+                [StringId::FAMILY_NAME, StringId::TYPOGRAPHIC_FAMILY_NAME]
+                    .into_iter()
+                    .flat_map(|id| font.localized_strings(id))
+                    .any(|name| name.to_string().ends_with("JP"))
+            })
         })
         .unwrap_or(0)
 }
@@ -412,6 +282,13 @@ impl FontSet {
             Weight::Bold => (FaceId::Bold, FaceId::CjkBold),
             Weight::Mono => (FaceId::Mono, FaceId::Cjk),
         };
+        // Each face's tables are opened on first use in this text.
+        let readers: [OnceCell<Option<Reader>>; 5] = Default::default();
+        let reader = |f: FaceId| {
+            readers[f as usize]
+                .get_or_init(|| self.face(f).reader())
+                .as_ref()
+        };
         let mut out = Vec::with_capacity(text.len());
         for ch in text.chars() {
             let ch = match ch {
@@ -431,21 +308,22 @@ impl FontSet {
             let tries = [first, FaceId::Regular, cjk];
             let hit = tries
                 .iter()
-                .find_map(|&f| self.face(f).glyph(ch).map(|g| (f, g)));
+                .find_map(|&f| reader(f)?.glyph(ch).map(|g| (f, g)));
             let (face, glyph) = match hit {
                 Some(hit) => hit,
                 None => {
-                    let r = self.face(FaceId::Regular);
                     // '?' is in every Latin font; U+FFFD in DejaVu.
-                    let g = r.glyph('\u{FFFD}').or_else(|| r.glyph('?')).unwrap_or(0);
+                    let g = reader(FaceId::Regular)
+                        .and_then(|r| r.glyph('\u{FFFD}').or_else(|| r.glyph('?')))
+                        .unwrap_or(GlyphId::NOTDEF);
                     (FaceId::Regular, g)
                 }
             };
             out.push(Cluster {
                 ch,
                 face,
-                glyph,
-                advance: self.face(face).advance(glyph),
+                glyph: glyph.to_u32(),
+                advance: reader(face).map_or(0.0, |r| r.advance(glyph)),
             });
         }
         out
@@ -497,5 +375,79 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("fonts-dejavu-core") && err.contains("fonts-noto-cjk"));
+    }
+
+    /// Sample lines of the three certificate languages, each in every weight.
+    const WIDTH_SAMPLES: [(&str, &str); 4] = [
+        (
+            "es",
+            "Contrato de arrendamiento — vivienda en Logroño (año 2025). ¿Acepta usted? ¡Sí! 850,00 €",
+        ),
+        (
+            "en",
+            "Certificate of electronic contract: the parties agree to clause 12 (SHA-256 9f86d081).",
+        ),
+        (
+            "ja",
+            "本契約は、甲と乙との間の取引条件を定めるものである。「承諾」または「拒否」—シリアル番号 2024001",
+        ),
+        ("mixed", "emoji 😀 ไทย e\u{301} ΑΒΓ Жж 한국어 中文 𠀋"),
+    ];
+
+    /// What the layout sees of a string: the total advance in em and a fingerprint of every
+    /// cluster's face, glyph and advance (FNV-1a over their bits).
+    fn measure(set: &FontSet, text: &str, weight: Weight) -> (f32, u64) {
+        let clusters = set.shape(text, weight);
+        let width = clusters.iter().map(|c| c.advance).sum::<f32>();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for c in &clusters {
+            for v in [c.face as u32, c.glyph, c.advance.to_bits()] {
+                for b in v.to_le_bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        (width, h)
+    }
+
+    /// [`measure`] of each sample in each weight, as the hand-written `cmap`/`hmtx` reader
+    /// gave them before skrifa replaced it, with Debian 12's fonts-dejavu-core 2.37 and
+    /// fonts-noto-cjk 20220127: the same faces, glyphs and advances, so no line of a
+    /// certificate moves.
+    const HAND_READER: [(&str, Weight, f32, u64); 12] = [
+        ("es", Weight::Regular, 46.43799, 0xddc6e0a6c6de546b),
+        ("es", Weight::Bold, 51.958496, 0x276836828090df21),
+        ("es", Weight::Mono, 52.98047, 0x8b0c4012eab8848e),
+        ("en", Weight::Regular, 42.8042, 0x29ba028f42f92d64),
+        ("en", Weight::Bold, 48.277344, 0xb76392b194b433b1),
+        ("en", Weight::Mono, 51.776367, 0x70b05047aba6ce4c),
+        ("ja", Weight::Regular, 48.771484, 0x10322705905741fe),
+        ("ja", Weight::Bold, 49.21875, 0x36817a8e6fa4b99c),
+        ("ja", Weight::Mono, 48.418457, 0xf0bdc3c2f5cb0ff6),
+        ("mixed", Weight::Regular, 19.698965, 0x64d6db750513a460),
+        ("mixed", Weight::Bold, 20.827383, 0x4f3447a22e363ddf),
+        ("mixed", Weight::Mono, 21.919668, 0x5f8f82e5c6d48b14),
+    ];
+
+    #[test]
+    fn widths_are_those_of_the_hand_reader() {
+        let Ok(set) = fonts() else {
+            eprintln!("fonts not installed; skipping");
+            return;
+        };
+        for (lang, weight, width, fingerprint) in HAND_READER {
+            let text = WIDTH_SAMPLES
+                .iter()
+                .find(|(l, _)| *l == lang)
+                .map(|(_, t)| *t)
+                .unwrap_or_default();
+            let (w, h) = measure(&set, text, weight);
+            eprintln!("{lang} {weight:?}: {w} em, {h:016x}");
+            assert_eq!(w, width, "{lang} {weight:?}");
+            assert_eq!(
+                h, fingerprint,
+                "{lang} {weight:?}: another face, glyph or advance"
+            );
+        }
     }
 }
