@@ -564,7 +564,7 @@ pub fn clarification(
 /// on this same outbox effect.
 pub fn outcome(
     c: &ContractRow,
-    outcome: &str,
+    outcome: crate::evidence::State,
     language: &str,
     from: &str,
     to: &str,
@@ -683,7 +683,7 @@ mod tests {
                 clarification_for(&c),
                 outcome(
                     &c,
-                    "accepted",
+                    crate::evidence::State::Accepted,
                     "en",
                     "certmail@contract.test",
                     "alice@example.test",
@@ -767,7 +767,7 @@ mod tests {
         );
         let out = outcome(
             &c,
-            "accepted",
+            crate::evidence::State::Accepted,
             "en",
             "certmail@contract.test",
             "alice@example.test",

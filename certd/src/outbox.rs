@@ -426,26 +426,15 @@ impl<T: Transport> Dispatcher<T> {
                 };
                 mailer::clarification(&c, &customer.language, from, to, &addresses, key, *reason)
             }
-            Job::Certificate { outcome, .. } => mailer::outcome(
-                &c,
-                outcome.as_str(),
-                &customer.language,
-                from,
-                &customer.email,
-                key,
-            ),
+            Job::Certificate { outcome, .. } => {
+                mailer::outcome(&c, *outcome, &customer.language, from, &customer.email, key)
+            }
             Job::CertificateCopy { to, .. } => {
                 let Some(pdf) = store.certificate(id)? else {
                     return Ok(Err(Unsendable::NoCertificate));
                 };
-                let mut mail = mailer::outcome(
-                    &c,
-                    c.summary.state.as_str(),
-                    &customer.language,
-                    from,
-                    to,
-                    key,
-                );
+                let mut mail =
+                    mailer::outcome(&c, c.summary.state, &customer.language, from, to, key);
                 mail.attachments.push(mailer::Attachment {
                     filename: format!("certificate-{}.pdf", c.summary.serial),
                     content_type: "application/pdf".into(),

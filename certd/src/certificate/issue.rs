@@ -38,7 +38,7 @@ pub fn issue(
     now: Instant,
 ) -> Result<Issued, IssueError> {
     let outcome = snapshot.contract.summary.state;
-    let sentence = crate::i18n::outcome_sentence(&snapshot.customer.language, outcome.as_str());
+    let sentence = crate::i18n::outcome_sentence(&snapshot.customer.language, outcome);
     let data = build::build(snapshot, operator, sentence, now);
     let pdf = render::render(&data).map_err(IssueError::Render)?;
     let reason = format!("{} — serial {}", data.title, data.serial);

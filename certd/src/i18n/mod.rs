@@ -1,5 +1,12 @@
-//! The sentences certd writes to people, in the customer's configured language: mail texts
-//! and the titles of the certificate PDF.
+//! Every sentence certd writes to people, in the customer's configured language (English,
+//! Spanish, Japanese): mail texts here, the certificate's titles and labels in `certificate`.
+
+mod certificate;
+
+use crate::evidence::State;
+pub use certificate::{
+    certificate_labels, certificate_titles, CertificateLabels, CertificateTitles,
+};
 
 /// One language's texts.
 pub struct Texts {
@@ -117,13 +124,13 @@ static JA: Texts = Texts {
 };
 
 /// The outcome sentence for a final state.
-pub fn outcome_sentence(language: &str, outcome: &str) -> &'static str {
+pub fn outcome_sentence(language: &str, outcome: State) -> &'static str {
     let t = texts(language);
     match outcome {
-        "accepted" => t.outcome_accepted,
-        "rejected" => t.outcome_rejected,
-        "not_delivered" => t.outcome_not_delivered,
-        _ => t.outcome_unanswered,
+        State::Accepted => t.outcome_accepted,
+        State::Rejected => t.outcome_rejected,
+        State::NotDelivered => t.outcome_not_delivered,
+        State::Unanswered | State::Received | State::Requested => t.outcome_unanswered,
     }
 }
 
@@ -137,14 +144,14 @@ pub fn texts(language: &str) -> &'static Texts {
 }
 
 /// The languages certd writes.
-enum Lang {
+pub(crate) enum Lang {
     En,
     Es,
     Ja,
 }
 
 /// The language of a tag (`es`, `es-ES`, `JA`, …): its primary subtag; English for any other.
-fn lang(language: &str) -> Lang {
+pub(crate) fn lang(language: &str) -> Lang {
     match language
         .split(['-', '_'])
         .next()
@@ -156,113 +163,6 @@ fn lang(language: &str) -> Lang {
         "ja" => Lang::Ja,
         _ => Lang::En,
     }
-}
-
-/// The fixed titles of the certificate PDF (its field labels come localised in its data). They
-/// are printed in English and, for Spanish and Japanese certificates, in the customer's
-/// language too, so the document reads for the customer and for a foreign court alike.
-pub struct CertificateTitles {
-    pub part1: &'static str,
-    pub part2: &'static str,
-    pub contract_text: &'static str,
-    pub attachments: &'static str,
-    pub timeline: &'static str,
-    pub response_text: &'static str,
-    pub embedded: &'static str,
-    pub embedded_note: &'static str,
-    pub evidence: &'static str,
-    pub chain_head: &'static str,
-    pub issued: &'static str,
-    pub serial: &'static str,
-    pub contract_id: &'static str,
-    pub outcome: &'static str,
-    pub file: &'static str,
-    pub kind: &'static str,
-    pub size: &'static str,
-    pub none: &'static str,
-}
-
-static CERTIFICATE_EN: CertificateTitles = CertificateTitles {
-    part1: "Part 1 — Request",
-    part2: "Part 2 — Response",
-    contract_text: "Contract text",
-    attachments: "Attachments",
-    timeline: "Request timeline",
-    response_text: "Response text",
-    embedded: "Embedded files and evidence",
-    embedded_note: "The original messages are attached to this PDF file (attachments panel of the \
-                    PDF reader); their SHA-256 hashes are printed below.",
-    evidence: "Evidence chain",
-    chain_head: "Chain head (SHA-256)",
-    issued: "Issued (UTC)",
-    serial: "Serial number",
-    contract_id: "Contract ID",
-    outcome: "Outcome",
-    file: "File",
-    kind: "Type",
-    size: "Size",
-    none: "None",
-};
-
-static CERTIFICATE_ES: CertificateTitles = CertificateTitles {
-    part1: "Parte 1 — Solicitud",
-    part2: "Parte 2 — Respuesta",
-    contract_text: "Texto del contrato",
-    attachments: "Adjuntos",
-    timeline: "Cronología de la solicitud",
-    response_text: "Texto de la respuesta",
-    embedded: "Archivos incrustados y evidencias",
-    embedded_note:
-        "Los mensajes originales van adjuntos a este archivo PDF (panel de adjuntos del \
-                    lector de PDF); sus huellas SHA-256 figuran a continuación.",
-    evidence: "Cadena de evidencias",
-    chain_head: "Último eslabón (SHA-256)",
-    issued: "Emitido (UTC)",
-    serial: "Número de serie",
-    contract_id: "Id. de contrato",
-    outcome: "Resultado",
-    file: "Archivo",
-    kind: "Tipo",
-    size: "Tamaño",
-    none: "Ninguno",
-};
-
-static CERTIFICATE_JA: CertificateTitles = CertificateTitles {
-    part1: "第1部 — 依頼",
-    part2: "第2部 — 回答",
-    contract_text: "契約本文",
-    attachments: "添付ファイル",
-    timeline: "依頼の経過",
-    response_text: "回答本文",
-    embedded: "埋め込みファイルと証拠",
-    embedded_note:
-        "元のメッセージはこのPDFファイルに添付されています（PDFリーダーの添付ファイル欄）。\
-                    SHA-256ハッシュを以下に記載します。",
-    evidence: "証拠チェーン",
-    chain_head: "チェーン先頭 (SHA-256)",
-    issued: "発行日時 (UTC)",
-    serial: "シリアル番号",
-    contract_id: "契約ID",
-    outcome: "結果",
-    file: "ファイル",
-    kind: "種類",
-    size: "サイズ",
-    none: "なし",
-};
-
-/// The certificate titles in English, and in the customer's language if that is another.
-pub fn certificate_titles(
-    language: &str,
-) -> (
-    &'static CertificateTitles,
-    Option<&'static CertificateTitles>,
-) {
-    let local = match lang(language) {
-        Lang::Es => Some(&CERTIFICATE_ES),
-        Lang::Ja => Some(&CERTIFICATE_JA),
-        Lang::En => None,
-    };
-    (&CERTIFICATE_EN, local)
 }
 
 #[cfg(test)]
