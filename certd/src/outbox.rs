@@ -409,7 +409,7 @@ impl<T: Transport> Dispatcher<T> {
                     .clone()
                     .map(|n| format!("{n} <{}>", customer.email))
                     .unwrap_or_else(|| customer.email.clone());
-                mailer::request(
+                let request = mailer::request(
                     &mailer::RequestContext {
                         contract: &c,
                         customer_display: &display,
@@ -425,7 +425,12 @@ impl<T: Transport> Dispatcher<T> {
                         bounce: &route,
                     },
                     key,
-                )
+                );
+                // Files that differ from the certified ones are never sent: recorded instead.
+                match request {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e.to_string())),
+                }
             }
             Effect::Clarification {
                 to, token, reason, ..

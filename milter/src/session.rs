@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::dedupe::dedupe_key;
 use crate::dkim::{DkimVerdict, DkimVerifier};
 use crate::reply::Reply;
-use crate::split::split;
+use crate::split::{split, SplitReply};
 use crate::subject::parse_subject;
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{
