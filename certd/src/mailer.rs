@@ -8,14 +8,18 @@ use crate::dsn::{envelope_id, Mailing};
 use crate::lifecycle::ClarificationReason;
 use crate::store::lifecycle::BounceRoute;
 use crate::store::ContractRow;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    ContentDisposition, ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+    Headers,
+};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{
     ClientId, MailBodyParameter, MailParameter, RcptParameter,
 };
 use lettre::{Address, Message};
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// A mail ready to send.
@@ -130,9 +134,118 @@ fn bad(what: &str, a: &str, e: impl std::fmt::Display) -> SendError {
     SendError::Permanent(format!("bad {what} {a:?}: {e}"))
 }
 
-/// The message as it goes on the wire (RFC 5322), built by lettre: header fields encoded
-/// (RFC 2047) and folded, bodies in a 7bit-safe transfer encoding.
+/// The message as it goes on the wire (RFC 5322), in one buffer: what [`Wire::chunks`] yields.
 pub fn format(m: &Outgoing) -> Result<Vec<u8>, SendError> {
+    Ok(wire(m)?.chunks().fold(Vec::new(), |mut out, c| {
+        out.extend_from_slice(&c);
+        out
+    }))
+}
+
+/// Base64 input per chunk handed to the SMTP connection: whole 57-byte lines (76 characters
+/// encoded, RFC 2045 section 6.8), about 58 KiB in and 78 KiB out.
+const BASE64_CHUNK: usize = 57 * 1024;
+
+/// An outgoing mail as it goes on the wire, in pieces: the header section and the text part
+/// as lettre builds them (header fields encoded (RFC 2047) and folded, the text in a 7bit-safe
+/// transfer encoding), then each attachment, encoded chunk by chunk as it is written, so that
+/// a 25 MB file is never held a second time in its encoded form.
+pub struct Wire<'a> {
+    /// Everything up to the first attachment (the whole message when there is none).
+    head: Vec<u8>,
+    parts: Vec<WirePart<'a>>,
+    /// The closing delimiter of the multipart (RFC 2046 section 5.1.1).
+    tail: Vec<u8>,
+}
+
+/// One attachment: its delimiter and header fields, and its content.
+struct WirePart<'a> {
+    header: Vec<u8>,
+    bytes: &'a [u8],
+    /// `false`: sent as they are (7bit or 8bit), `true`: base64.
+    base64: bool,
+}
+
+impl Wire<'_> {
+    /// Whether the message is 7bit (else it needs 8BITMIME, RFC 6152).
+    fn is_ascii(&self) -> bool {
+        self.head.is_ascii()
+            && self
+                .parts
+                .iter()
+                .all(|p| p.header.is_ascii() && (p.base64 || p.bytes.is_ascii()))
+    }
+
+    /// The message in order, in pieces of at most about 80 KiB beyond the head.
+    pub fn chunks(&self) -> impl Iterator<Item = Cow<'_, [u8]>> {
+        let parts = self.parts.iter().flat_map(|p| {
+            let body: Box<dyn Iterator<Item = Cow<'_, [u8]>>> = if p.base64 {
+                if p.bytes.is_empty() {
+                    Box::new(std::iter::once(Cow::Borrowed(&b"\r\n"[..])))
+                } else {
+                    Box::new(
+                        p.bytes
+                            .chunks(BASE64_CHUNK)
+                            .map(|c| Cow::Owned(base64_lines(c))),
+                    )
+                }
+            } else {
+                // RFC 2046 section 5.1.1: the CRLF before the delimiter belongs to it.
+                Box::new([Cow::Borrowed(p.bytes), Cow::Borrowed(&b"\r\n"[..])].into_iter())
+            };
+            std::iter::once(Cow::Borrowed(p.header.as_slice())).chain(body)
+        });
+        std::iter::once(Cow::Borrowed(self.head.as_slice()))
+            .chain(parts)
+            .chain(std::iter::once(Cow::Borrowed(self.tail.as_slice())))
+    }
+}
+
+/// Base64 of `chunk` (a multiple of 57 bytes except at the end) in lines of 76 characters,
+/// each ended by CRLF.
+fn base64_lines(chunk: &[u8]) -> Vec<u8> {
+    let encoded = data_encoding::BASE64.encode(chunk);
+    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for line in encoded.as_bytes().chunks(76) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Whether `bytes` can be sent as they are, as the body of a part (RFC 5322 section 2.3 and
+/// RFC 2045 section 2.7/2.8): CRLF line ends only, lines of at most 998 octets, no NUL, and
+/// nothing that could be taken for `boundary`'s delimiter.
+fn fits_as_is(bytes: &[u8], boundary: &str) -> bool {
+    let mut line = 0usize;
+    let mut prev = 0u8;
+    for &b in bytes {
+        if prev == b'\r' && b != b'\n' {
+            return false;
+        }
+        match b {
+            0 => return false,
+            b'\n' if prev != b'\r' => return false,
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return false;
+                }
+            }
+        }
+        prev = b;
+    }
+    let delimiter = format!("--{boundary}");
+    prev != b'\r'
+        && !bytes
+            .windows(delimiter.len())
+            .any(|w| w == delimiter.as_bytes())
+}
+
+/// Builds the message (RFC 5322) for the wire.
+pub fn wire(m: &Outgoing) -> Result<Wire<'_>, SendError> {
     let parse = |a: &str| a.parse::<Mailbox>().map_err(|e| bad("address", a, e));
     let mut builder = Message::builder()
         .from(parse(&m.from)?)
@@ -143,22 +256,61 @@ pub fn format(m: &Outgoing) -> Result<Vec<u8>, SendError> {
     if let Some(r) = &m.reply_to {
         builder = builder.reply_to(parse(r)?);
     }
-    let built = if m.attachments.is_empty() {
-        builder.header(ContentType::TEXT_PLAIN).body(crlf(&m.body))
-    } else {
-        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(crlf(&m.body)));
-        for a in &m.attachments {
-            let ct = ContentType::parse(&a.content_type).unwrap_or(
-                ContentType::parse("application/octet-stream")
-                    .map_err(|e| SendError::Permanent(format!("content type: {e}")))?,
-            );
-            parts = parts
-                .singlepart(LettreAttachment::new(a.filename.clone()).body(a.bytes.clone(), ct));
-        }
-        builder.multipart(parts)
-    };
-    let msg = built.map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
-    Ok(msg.formatted())
+    let cannot =
+        |e: lettre::error::Error| SendError::Permanent(format!("cannot build message: {e}"));
+    if m.attachments.is_empty() {
+        let msg = builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(crlf(&m.body))
+            .map_err(cannot)?;
+        return Ok(Wire {
+            head: msg.formatted(),
+            parts: Vec::new(),
+            tail: Vec::new(),
+        });
+    }
+    // lettre formats the header section and the text part; the attachments follow, written
+    // here so that they can be encoded while they are sent.
+    let mixed = MultiPart::mixed().singlepart(SinglePart::plain(crlf(&m.body)));
+    let boundary = mixed.boundary();
+    let mut head = builder.multipart(mixed).map_err(cannot)?.formatted();
+    let tail = format!("--{boundary}--\r\n").into_bytes();
+    if !head.ends_with(&tail) {
+        return Err(SendError::Permanent(
+            "cannot build message: the multipart does not end with its delimiter".into(),
+        ));
+    }
+    head.truncate(head.len() - tail.len());
+    let mut parts = Vec::with_capacity(m.attachments.len());
+    for a in &m.attachments {
+        let octets = || ContentType::parse("application/octet-stream");
+        let declared = ContentType::parse(&a.content_type)
+            .or_else(|_| octets())
+            .map_err(|e| SendError::Permanent(format!("content type: {e}")))?;
+        // RFC 2046 section 5.2: a message/* part is never base64; one that cannot travel as it
+        // is goes as a file of octets, its bytes unchanged.
+        let is_message = a.content_type.to_ascii_lowercase().starts_with("message/");
+        let as_is = is_message && fits_as_is(&a.bytes, &boundary);
+        let (content_type, encoding) = match (is_message, as_is) {
+            (true, true) if a.bytes.is_ascii() => (declared, ContentTransferEncoding::SevenBit),
+            (true, true) => (declared, ContentTransferEncoding::EightBit),
+            (true, false) => (
+                octets().map_err(|e| SendError::Permanent(format!("content type: {e}")))?,
+                ContentTransferEncoding::Base64,
+            ),
+            (false, _) => (declared, ContentTransferEncoding::Base64),
+        };
+        let mut headers = Headers::new();
+        headers.set(ContentDisposition::attachment(&a.filename));
+        headers.set(content_type);
+        headers.set(encoding);
+        parts.push(WirePart {
+            header: format!("--{boundary}\r\n{headers}\r\n").into_bytes(),
+            bytes: &a.bytes,
+            base64: !as_is,
+        });
+    }
+    Ok(Wire { head, parts, tail })
 }
 
 /// The text with CRLF line ends (RFC 5322 section 2.3), in one pass: lettre inserts a CR
@@ -196,7 +348,7 @@ impl Smtp {
         &self,
         conn: &mut SmtpConnection,
         m: &Outgoing,
-        bytes: &[u8],
+        wire: &Wire<'_>,
     ) -> Result<String, SendError> {
         let sender = m.envelope_from.as_deref().unwrap_or(&m.from);
         let sender = sender
@@ -210,7 +362,7 @@ impl Smtp {
         if !sender.to_string().is_ascii() || !rcpt.to_string().is_ascii() {
             mail_params.push(MailParameter::SmtpUtfEight);
         }
-        if !bytes.is_ascii() {
+        if !wire.is_ascii() {
             mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         if let Some(dsn) = &m.dsn {
@@ -261,7 +413,9 @@ impl Smtp {
         conn.command(Rcpt::new(rcpt, rcpt_params))
             .map_err(|e| at_rcpt("RCPT TO", e))?;
         conn.command(Data).map_err(|e| at_rcpt("DATA", e))?;
-        let resp = conn.message(bytes).map_err(|e| at_rcpt("end of DATA", e))?;
+        let resp = conn
+            .message_iter(wire.chunks())
+            .map_err(|e| at_rcpt("end of DATA", e))?;
         Ok(format!(
             "{} {}",
             resp.code(),
@@ -272,7 +426,7 @@ impl Smtp {
 
 impl Transport for Smtp {
     fn send(&self, m: &Outgoing) -> Result<String, SendError> {
-        let bytes = format(m)?;
+        let wire = wire(m)?;
         let mut conn = SmtpConnection::connect(
             (self.host.as_str(), self.port),
             Some(self.timeout),
@@ -281,7 +435,7 @@ impl Transport for Smtp {
             None,
         )
         .map_err(|e| before_rcpt("connect", e))?;
-        let result = self.transaction(&mut conn, m, &bytes);
+        let result = self.transaction(&mut conn, m, &wire);
         if result.is_ok() {
             let _ = conn.quit();
         } else {
@@ -454,25 +608,78 @@ fn bounce_envelope(
     )
 }
 
-/// The attachments of the customer's original message, byte for byte as decoded.
-pub fn original_attachments(raw: &[u8]) -> Vec<Attachment> {
-    use mail_parser::MimeHeaders;
-    let Some(m) = mail_parser::MessageParser::default().parse(raw) else {
-        return Vec::new();
-    };
-    m.attachments()
-        .map(|p| Attachment {
-            filename: p.attachment_name().unwrap_or("attachment").to_string(),
-            content_type: p
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{sub}", ct.ctype()),
-                    None => ct.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            bytes: p.contents().to_vec(),
+/// Why the customer's files cannot go out with a request. Never sent silently different:
+/// the request is not sent and the error is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginalError {
+    #[error("the stored message cannot be split again: {0}")]
+    Split(#[from] certmail_mime::SplitError),
+    #[error("the stored message has {found} attachment(s), the contract records {recorded}")]
+    Count { recorded: usize, found: usize },
+    #[error(
+        "attachment {position} ({name}) of the stored message is {found_size} bytes with SHA-256 \
+         {found}; the contract records {recorded_size} bytes with SHA-256 {recorded}"
+    )]
+    Differs {
+        position: usize,
+        name: String,
+        recorded: String,
+        recorded_size: i64,
+        found: String,
+        found_size: u64,
+    },
+}
+
+/// The files of the customer's original message, split by the same code that hashed them at
+/// intake (`certmail-mime`), each checked against the size and SHA-256 the contract records:
+/// the counterparty receives exactly the files the certificate lists, or no request at all.
+pub fn original_attachments(
+    raw: &[u8],
+    contract: &ContractRow,
+) -> Result<Vec<Attachment>, OriginalError> {
+    let recorded = &contract.attachments;
+    let found = certmail_mime::split(raw)?.attachments;
+    if found.len() != recorded.len() {
+        return Err(OriginalError::Count {
+            recorded: recorded.len(),
+            found: found.len(),
+        });
+    }
+    found
+        .into_iter()
+        .zip(recorded)
+        .enumerate()
+        .map(|(i, (a, r))| {
+            if a.sha256 != r.sha256 || i64::try_from(a.size).ok() != Some(r.size) {
+                return Err(OriginalError::Differs {
+                    position: i + 1,
+                    name: one_line(a.filename.as_deref().unwrap_or("-"), 80),
+                    recorded: r.sha256.clone(),
+                    recorded_size: r.size,
+                    found: a.sha256,
+                    found_size: a.size,
+                });
+            }
+            // The charset travels with a text file: its bytes are in it (RFC 2046 section 4.1.2).
+            let content_type = match a.charset.as_deref().filter(|c| is_token(c)) {
+                Some(charset) => format!("{}; charset={charset}", a.content_type),
+                None => a.content_type,
+            };
+            Ok(Attachment {
+                filename: a.filename.unwrap_or_else(|| "attachment".into()),
+                content_type,
+                // Moved, not copied, where the split decoded them.
+                bytes: a.bytes.into_owned(),
+            })
         })
         .collect()
+}
+
+/// An RFC 2045 `token`: a parameter value that needs no quoting.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
 }
 
 /// What the request needs to say.
@@ -493,7 +700,7 @@ pub fn request(
     to: &str,
     to_addresses: &ReturnAddresses<'_>,
     key: &str,
-) -> Outgoing {
+) -> Result<Outgoing, OriginalError> {
     let t = crate::i18n::texts(ctx.language);
     let c = ctx.contract;
     let reply = reply_address(to_addresses.reply_token, ctx.from);
@@ -513,7 +720,8 @@ pub fn request(
     body.push_str(&c.body_text);
     body.push_str("\n\n=====\n");
     body.push_str(&attachment_list(t, c));
-    Outgoing {
+    let attachments = original_attachments(ctx.raw, c)?;
+    Ok(Outgoing {
         from: ctx.from.to_string(),
         to: to.to_string(),
         subject: subject(t.request_subject, c),
@@ -523,8 +731,8 @@ pub fn request(
         envelope_from,
         dsn,
         auto_submitted: AutoSubmitted::AutoGenerated,
-        attachments: original_attachments(ctx.raw),
-    }
+        attachments,
+    })
 }
 
 /// After an answer that could not decide: ask the destination again, politely, for a
@@ -623,6 +831,7 @@ mod tests {
     }
 
     fn request_for(c: &ContractRow) -> Outgoing {
+        let raw = submission("k1").raw;
         request(
             &RequestContext {
                 contract: c,
@@ -631,7 +840,7 @@ mod tests {
                 operator: "Op",
                 from: "certmail@contract.test",
                 deadline: "2026-11-27T10:00:00Z",
-                raw: b"Subject: x\r\n\r\nContract\r\n",
+                raw: &raw,
             },
             "bob@example.test",
             &ReturnAddresses {
@@ -640,6 +849,7 @@ mod tests {
             },
             "request:c1:bob@example.test",
         )
+        .unwrap()
     }
 
     fn clarification_for(c: &ContractRow) -> Outgoing {
@@ -944,5 +1154,146 @@ mod tests {
         let out = crlf(&big);
         assert_eq!(out.len(), big.len() + 600_000);
         assert!(!out.contains("\r\r"));
+    }
+
+    #[test]
+    fn a_request_carries_the_recorded_files_or_is_not_built() {
+        let c = contract("Alquiler");
+        let m = request_for(&c);
+        assert_eq!(
+            m.attachments,
+            vec![Attachment {
+                filename: "c.pdf".into(),
+                content_type: "application/pdf".into(),
+                bytes: b"abc".to_vec(),
+            }]
+        );
+        // Other bytes than the certified ones ("abd"): refused, with both hashes named.
+        let other = String::from_utf8(submission("k1").raw)
+            .unwrap()
+            .replace("YWJj", "YWJk");
+        let e = original_attachments(other.as_bytes(), &c).unwrap_err();
+        assert!(
+            matches!(&e, OriginalError::Differs { position: 1, name, found_size: 3, .. } if name == "c.pdf"),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&c.attachments[0].sha256), "{e}");
+        // A file more or less than recorded, or a message that no longer splits.
+        assert_eq!(
+            original_attachments(b"Subject: x\r\n\r\nContract\r\n", &c),
+            Err(OriginalError::Count {
+                recorded: 1,
+                found: 0
+            })
+        );
+        assert_eq!(
+            original_attachments(b"", &c),
+            Err(OriginalError::Split(certmail_mime::SplitError::Unparseable))
+        );
+    }
+
+    /// A mail with `files` attached, formatted, split again by the intake's own split.
+    fn round_trip(files: Vec<Attachment>) -> (Vec<u8>, Vec<certmail_mime::Attachment<'static>>) {
+        let mut m = request_for(&contract("Alquiler"));
+        m.attachments = files;
+        let bytes = format(&m).unwrap();
+        let back = certmail_mime::split(&bytes)
+            .unwrap()
+            .attachments
+            .into_iter()
+            .map(certmail_mime::Attachment::into_owned)
+            .collect();
+        (bytes, back)
+    }
+
+    #[test]
+    fn attached_files_go_out_byte_for_byte() {
+        let file = |name: &str, content_type: &str, bytes: &[u8]| Attachment {
+            filename: name.into(),
+            content_type: content_type.into(),
+            bytes: bytes.to_vec(),
+        };
+        let binary: Vec<u8> = (0..=255u8).cycle().take(3 * BASE64_CHUNK + 7).collect();
+        let files = vec![
+            file("datos.bin", "application/octet-stream", &binary),
+            // Latin-1 with bare LF: base64 keeps both (a text encoding would not).
+            file(
+                "año.txt",
+                "text/plain; charset=iso-8859-1",
+                b"a\xf1o\nse\xf1or\n",
+            ),
+            // RFC 2046 section 5.2.1: a message goes as it is, 7bit or 8bit.
+            file(
+                "fwd.eml",
+                "message/rfc822",
+                b"From: c@example.test\r\nSubject: old\r\n\r\n.Old terms.\r\n",
+            ),
+            file(
+                "utf8.eml",
+                "message/rfc822",
+                "Subject: x\r\n\r\n契約\r\n".as_bytes(),
+            ),
+            // A "message" with bare LF cannot go as it is: a file of octets, same bytes.
+            file("lf.eml", "message/rfc822", b"Subject: y\n\nbare LF\n"),
+            file("empty.dat", "application/octet-stream", b""),
+        ];
+        let (wire_bytes, back) = round_trip(files.clone());
+        assert_eq!(back.len(), files.len());
+        for (sent, got) in files.iter().zip(&back) {
+            assert_eq!(
+                got.bytes.as_ref(),
+                sent.bytes.as_slice(),
+                "{}",
+                sent.filename
+            );
+            assert_eq!(got.filename.as_deref(), Some(sent.filename.as_str()));
+        }
+        let types: Vec<_> = back.iter().map(|a| a.content_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "application/octet-stream",
+                "text/plain",
+                "message/rfc822",
+                "message/rfc822",
+                "application/octet-stream",
+                "application/octet-stream"
+            ]
+        );
+        assert_eq!(back[1].charset.as_deref(), Some("iso-8859-1"));
+        // RFC 5322 section 2.1.1 and RFC 2045 section 6.8: short lines, CRLF only.
+        let text = String::from_utf8_lossy(&wire_bytes);
+        assert!(text
+            .split("\r\n")
+            .all(|l| l.len() <= 998 && !l.contains('\n')));
+        assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{text}");
+        assert!(text.contains("Content-Transfer-Encoding: 8bit"), "{text}");
+        // The UTF-8 message needs 8BITMIME; without it the mail is 7bit.
+        let mut m = request_for(&contract("Alquiler"));
+        assert!(wire(&m).unwrap().is_ascii());
+        m.attachments = vec![file(
+            "utf8.eml",
+            "message/rfc822",
+            "Subject: x\r\n\r\n契約".as_bytes(),
+        )];
+        assert!(!wire(&m).unwrap().is_ascii());
+    }
+
+    #[test]
+    fn attachments_are_encoded_in_bounded_chunks() {
+        let mut m = request_for(&contract("Alquiler"));
+        m.attachments[0].bytes = vec![0xA5; 10 * BASE64_CHUNK];
+        let w = wire(&m).unwrap();
+        let sizes: Vec<usize> = w.chunks().map(|c| c.len()).collect();
+        assert!(sizes.len() > 10, "{sizes:?}");
+        // The head (headers and text) aside, no piece is larger than one encoded chunk.
+        assert!(
+            sizes[1..].iter().all(|&n| n <= BASE64_CHUNK / 57 * 78),
+            "{sizes:?}"
+        );
+        assert_eq!(
+            w.chunks().map(|c| c.len()).sum::<usize>(),
+            format(&m).unwrap().len()
+        );
     }
 }

@@ -396,7 +396,7 @@ impl<T: Transport> Dispatcher<T> {
                     .clone()
                     .map(|n| format!("{n} <{}>", customer.email))
                     .unwrap_or_else(|| customer.email.clone());
-                mailer::request(
+                let request = mailer::request(
                     &mailer::RequestContext {
                         contract: &c,
                         customer_display: &display,
@@ -412,7 +412,12 @@ impl<T: Transport> Dispatcher<T> {
                         bounce: &route,
                     },
                     key,
-                )
+                );
+                // Files that differ from the certified ones are never sent: recorded instead.
+                match request {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(Unsendable::Compose(e.to_string()))),
+                }
             }
             Job::Clarification {
                 to, token, reason, ..

@@ -660,14 +660,20 @@ pub(crate) mod tests {
                 filename: Some("c.pdf".into()),
                 content_type: "application/pdf".into(),
                 size: 3,
-                sha256: "ab".repeat(32),
+                // SHA-256("abc"): the attachment inside `raw` below, as the mailer checks.
+                sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
             }],
             queue_id: Some("4QX".into()),
             client_addr: Some("127.0.0.1".into()),
             client_name: None,
             helo: Some("mua".into()),
             dedupe_key: key.into(),
-            raw: b"Subject: bob@example.test Alquiler\r\n\r\nContrato de alquiler\r\n".to_vec(),
+            raw: b"Subject: bob@example.test Alquiler\r\n\
+                   Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+                   --b\r\n\r\nContrato de alquiler\r\n\
+                   --b\r\nContent-Type: application/pdf; name=c.pdf\r\n\
+                   Content-Transfer-Encoding: base64\r\n\r\nYWJj\r\n--b--\r\n"
+                .to_vec(),
         }
     }
 

@@ -6,7 +6,7 @@ use crate::auth::{self, Arrival, DkimVerdict};
 use crate::client::ClientError;
 use crate::dedupe::dedupe_key;
 use crate::reply::Reply;
-use crate::split::split;
+use crate::split::{split, SplitReply};
 use crate::subject::parse_subject;
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{
