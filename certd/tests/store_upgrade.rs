@@ -62,7 +62,7 @@ fn fixture(dir: &Path, name: &str) -> std::path::PathBuf {
     dst
 }
 
-/// Every event of the fixture as the typed model reads it.
+/// Every event of the fixture as the typed model reads it; none is left untyped.
 fn typed_events(store: &Store) -> Vec<(String, certd::store::EventRow)> {
     let mut out = Vec::new();
     for c in store.list_contracts(&ListFilter::default()).expect("list") {
@@ -72,6 +72,14 @@ fn typed_events(store: &Store) -> Vec<(String, certd::store::EventRow)> {
             c.serial
         );
         for e in store.events(&c.id).expect("events") {
+            assert!(
+                !matches!(e.data, EventData::Other { .. }),
+                "contract {} event {} ({}) is not typed: {}",
+                c.id,
+                e.seq,
+                e.kind,
+                e.text
+            );
             out.push((c.id.clone(), e));
         }
     }
@@ -107,13 +115,6 @@ fn the_typed_model_reads_and_rewrites_every_event_of_the_previous_release() {
         assert!(kinds.contains(&kind), "the fixture has no {kind} event");
     }
     for (id, e) in &events {
-        assert!(
-            !matches!(e.data, EventData::Other { .. }),
-            "contract {id} event {} ({}) is not typed: {}",
-            e.seq,
-            e.kind,
-            e.text
-        );
         assert_eq!(e.data.kind(), e.kind, "contract {id} event {}", e.seq);
         assert_eq!(
             e.data.to_json(),
@@ -130,13 +131,5 @@ fn the_typed_model_reads_and_rewrites_every_event_of_the_previous_release() {
 fn events_of_a_v5_database_read_typed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&fixture(dir.path(), "store-v5/certd-v5.sqlite")).expect("open");
-    for (id, e) in typed_events(&store) {
-        assert!(
-            !matches!(e.data, EventData::Other { .. }),
-            "contract {id} event {} ({}) is not typed: {}",
-            e.seq,
-            e.kind,
-            e.text
-        );
-    }
+    assert!(typed_events(&store).len() > 40);
 }
