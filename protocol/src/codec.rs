@@ -1,7 +1,7 @@
 //! Length-prefixed, versioned CBOR frames over any `Read`/`Write`.
 
 use serde::{de::DeserializeOwned, Serialize};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 /// The protocol version this build speaks. Bump only for incompatible changes.
 pub const VERSION: u8 = 1;
@@ -49,6 +49,9 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Cod
 }
 
 /// Reads one frame, refusing frames over `max` bytes before allocating for them.
+///
+/// The CBOR body is decoded as it is read, never held whole: a submission's raw message is
+/// then in memory once (the decoded value), not twice (the frame and the value).
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: u32) -> Result<T, CodecError> {
     let mut len = [0u8; 4];
     read_exact(r, &mut len)?;
@@ -62,16 +65,38 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: u32) -> Result<T
     if len == 0 {
         return Err(CodecError::Empty);
     }
-    let mut body = vec![0u8; len as usize];
-    read_exact(r, &mut body)?;
-    if body[0] != VERSION {
+    let mut version = [0u8; 1];
+    read_exact(r, &mut version)?;
+    if version[0] != VERSION {
         return Err(CodecError::Version {
-            peer: body[0],
+            peer: version[0],
             ours: VERSION,
         });
     }
-    ciborium::from_reader(&body[1..]).map_err(|e| CodecError::Decode(e.to_string()))
+    // Buffered inside the frame's bounds: nothing past the frame is read.
+    let mut body = BufReader::with_capacity(READ_BUFFER, r.take(u64::from(len) - 1));
+    let value = ciborium::from_reader(&mut body).map_err(|e| match e {
+        // The peer closed before the frame's end (the value running past the end of a
+        // complete frame is malformed CBOR instead).
+        ciborium::de::Error::Io(e)
+            if e.kind() == io::ErrorKind::UnexpectedEof && body.get_ref().limit() > 0 =>
+        {
+            CodecError::Truncated
+        }
+        ciborium::de::Error::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => CodecError::Io(e),
+        e => CodecError::Decode(e.to_string()),
+    })?;
+    // Bytes after the value inside the frame are ignored, as they always were; the frame is
+    // still read to its end, and a frame cut short is still truncated.
+    io::copy(&mut body, &mut io::sink())?;
+    if body.get_ref().limit() > 0 {
+        return Err(CodecError::Truncated);
+    }
+    Ok(value)
 }
+
+/// Read-ahead inside a frame: one system call per 64 KiB of a large submission.
+const READ_BUFFER: usize = 64 * 1024;
 
 fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), CodecError> {
     r.read_exact(buf).map_err(|e| match e.kind() {
@@ -156,5 +181,46 @@ mod tests {
         let garbage = [0u8, 0, 0, 3, VERSION, 0xff, 0x00];
         let err = read_frame::<_, Request>(&mut garbage.as_slice(), 1024).unwrap_err();
         assert!(matches!(err, CodecError::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn a_frame_cut_inside_a_large_byte_string_is_truncated() {
+        let big = Request::LookupToken {
+            token: "t".repeat(200_000),
+            kind: None,
+        };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &big).unwrap();
+        let back: Request = read_frame(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap();
+        assert_eq!(back, big);
+        buf.truncate(150_000);
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), MAX_FRAME_DEFAULT).unwrap_err();
+        assert!(matches!(err, CodecError::Truncated), "{err}");
+    }
+
+    #[test]
+    fn a_value_longer_than_its_frame_is_malformed_and_nothing_past_the_frame_is_read() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping).unwrap();
+        // Claim one byte less than the frame holds: the value runs past the frame's end.
+        buf[3] -= 1;
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Decode(_)), "{err}");
+        // Two frames back to back: each read takes exactly its own, trailing bytes included.
+        let mut two = Vec::new();
+        write_frame(&mut two, &Request::Ping).unwrap();
+        two[3] += 2;
+        two.extend_from_slice(b"xx");
+        write_frame(&mut two, &Request::Limits).unwrap();
+        let mut r = two.as_slice();
+        assert_eq!(
+            read_frame::<_, Request>(&mut r, 1024).unwrap(),
+            Request::Ping
+        );
+        assert_eq!(
+            read_frame::<_, Request>(&mut r, 1024).unwrap(),
+            Request::Limits
+        );
+        assert!(r.is_empty());
     }
 }
