@@ -329,6 +329,34 @@ pub fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// Pseudo-random bytes (every value occurs: xorshift), for attachments, without a dependency.
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x = rand_u64() | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// `from` answers a request mail with `words`, at its Reply-To, as a mail client would; the
+/// MTA must take it (250).
+pub fn answer_request(smtp_port: u16, request: &[u8], from: &str, words: &str) {
+    let reply_to = header(request, "Reply-To").unwrap_or_default();
+    let answer = mime_message(from, &reply_to, "Re: contrato", words, &[]);
+    let mut s = Smtp::connect(smtp_port);
+    assert_eq!(
+        transaction(&mut s, from, &[&reply_to], &answer)
+            .data
+            .map(|d| d.code),
+        Some(250)
+    );
+    s.quit();
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))

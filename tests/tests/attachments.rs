@@ -5,8 +5,8 @@
 //! not by the parser certmail uses.
 
 use certmail_e2e::{
-    header, mime_message, pdf_attachments, rand_u64, read_maildir, run, sha256_hex, transaction,
-    Sandbox, Smtp,
+    answer_request, header, noise, pdf_attachments, rand_u64, read_maildir, run, sha256_hex,
+    transaction, Sandbox, Smtp,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -69,19 +69,6 @@ fn summary(files: &[File]) -> Vec<(Option<String>, String, usize, String)> {
     files
         .iter()
         .map(|(n, t, b)| (n.clone(), t.clone(), b.len(), sha256_hex(b)))
-        .collect()
-}
-
-/// Pseudo-random bytes (every value occurs), without a dependency.
-fn noise(n: usize) -> Vec<u8> {
-    let mut x = rand_u64() | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
         .collect()
 }
 
@@ -348,22 +335,7 @@ fn awkward_attachments_arrive_byte_for_byte_and_the_certificate_hashes_what_arri
     assert_eq!(in_event, delivered_hashes);
 
     // 3. bob accepts; the certificate prints the hashes of what he received.
-    let reply_to = header(&request, "Reply-To").unwrap_or_default();
-    let answer = mime_message(
-        "bob@example.test",
-        &reply_to,
-        "Re: contrato",
-        "Acepto.",
-        &[],
-    );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(
-        transaction(&mut s, "bob@example.test", &[&reply_to], &answer)
-            .data
-            .map(|d| d.code),
-        Some(250)
-    );
-    s.quit();
+    answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
     let mail = wait_for(&sb, "alice", |m| {
         pdf_attachments(m)
             .iter()

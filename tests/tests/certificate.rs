@@ -1,9 +1,7 @@
 //! The evidence certificate end to end: real Postfix, certd, the loopback TSA, and independent
 //! validators (pyHanko, poppler's pdfsig, qpdf, openssl) on what reaches the mailboxes.
 
-use certmail_e2e::{
-    header, mime_message, pdf_attachments, read_maildir, run, transaction, Sandbox, Smtp,
-};
+use certmail_e2e::{answer_request, header, pdf_attachments, read_maildir, run, Sandbox};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,22 +143,7 @@ fn accepted_contract_gives_both_parties_the_same_valid_certificate() {
         assert!(Instant::now() < deadline, "no request for bob");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let reply_to = header(&request, "Reply-To").unwrap_or_default();
-    let answer = mime_message(
-        "bob@example.test",
-        &reply_to,
-        "Re: contrato",
-        "Acepto.",
-        &[],
-    );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(
-        transaction(&mut s, "bob@example.test", &[&reply_to], &answer)
-            .data
-            .map(|d| d.code),
-        Some(250)
-    );
-    s.quit();
+    answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
 
     let for_alice = certificate_for(&sb, "alice");
     let for_bob = certificate_for(&sb, "bob");

@@ -1,7 +1,7 @@
 //! Contract intake through a real Postfix with certmilter and certd (issue: intake).
 //! Each test starts its own sandbox, so they run in parallel without sharing state.
 
-use certmail_e2e::{mime_message, rand_u64, sha256_hex, transaction, Sandbox, Smtp};
+use certmail_e2e::{mime_message, noise, rand_u64, sha256_hex, transaction, Sandbox, Smtp};
 use std::time::Duration;
 
 fn authed(sb: &Sandbox, user: &str) -> Smtp {
@@ -11,23 +11,11 @@ fn authed(sb: &Sandbox, user: &str) -> Smtp {
     s
 }
 
-fn payload(n: usize) -> Vec<u8> {
-    let mut x = rand_u64() | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn authenticated_submission_with_attachments_is_stored_with_hashes() {
     let sb = Sandbox::up("attachments");
-    let pdf = payload(40_000);
-    let png = payload(3_000);
+    let pdf = noise(40_000);
+    let png = noise(3_000);
     let text = "Contrato de arrendamiento.\nEl arrendatario pagará 900 € al mes.\n";
     let msg = mime_message(
         sb.get("CUSTOMER_ADDRESS"),
@@ -295,7 +283,7 @@ fn strip_trace(delivered: &[u8]) -> String {
 #[test]
 fn ordinary_mail_passes_byte_for_byte_even_beside_a_contract() {
     let sb = Sandbox::up("ordinary");
-    let pdf = payload(10_000);
+    let pdf = noise(10_000);
     let msg = mime_message(
         "alice@example.test",
         "bob@example.test",
