@@ -1,5 +1,9 @@
 //! Composing certd's mail and handing it to the local MTA.
 //!
+//! A request carries the customer's files as the one MIME split (`certmail-mime`) decodes them,
+//! checked against the size and SHA-256 recorded at intake, and encoded while the SMTP DATA is
+//! written ([`Wire`]): the counterparty gets the bytes the certificate names, held once.
+//!
 //! Requests and clarifications ask for delivery status notifications (RFC 3461) with a secret
 //! envelope id, so that only the mail system can report their non-delivery (`crate::dsn`).
 

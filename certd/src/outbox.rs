@@ -606,6 +606,37 @@ mod tests {
     }
 
     #[test]
+    fn files_that_differ_from_the_recorded_ones_are_never_sent_but_recorded() {
+        let d = dispatcher(vec![]);
+        {
+            let mut store = lock(&d.store);
+            let mut sub = submission("k2");
+            sub.attachments[0].sha256 = "ab".repeat(32);
+            store.submit(&sub).unwrap();
+        }
+        d.run_once().unwrap();
+        let sent = d.transport.sent.borrow();
+        // Both receipts and the request of k1; no request for k2.
+        assert_eq!(
+            sent.iter().filter(|m| m.to == "bob@example.test").count(),
+            1
+        );
+        let store = lock(&d.store);
+        let k2 = &store.list_contracts(&Default::default()).unwrap()[0].id;
+        let events = store.events(k2).unwrap();
+        let failed = events
+            .iter()
+            .find(|e| e.kind == "request_failed")
+            .expect("request_failed recorded");
+        let why = failed.data["error"].as_str().unwrap_or_default();
+        assert!(
+            why.contains(&"ab".repeat(32)) && why.contains("c.pdf"),
+            "{why}"
+        );
+        assert!(!events.iter().any(|e| e.kind == "request_sent"));
+    }
+
+    #[test]
     fn a_refused_request_is_a_delivery_failure() {
         let d = dispatcher(vec![
             Ok("250 ok".into()),
