@@ -628,7 +628,9 @@ mod tests {
             .iter()
             .find(|e| e.kind == "request_failed")
             .expect("request_failed recorded");
-        let why = failed.data["error"].as_str().unwrap_or_default();
+        let EventData::Failed(_, Failed { error: why, .. }) = &failed.data else {
+            panic!("request_failed is not a failure: {failed:?}")
+        };
         assert!(
             why.contains(&"ab".repeat(32)) && why.contains("c.pdf"),
             "{why}"
