@@ -45,6 +45,7 @@ fn embedded(name: &str, description: &str, bytes: Vec<u8>) -> Embedded {
         mime_type: "message/rfc822".into(),
         bytes,
         sha256,
+        relationship: certd::certificate::Relationship::Source,
     }
 }
 

@@ -39,7 +39,8 @@ pub fn issue(
 ) -> Result<Issued, IssueError> {
     let outcome = snapshot.contract.summary.state;
     let sentence = crate::i18n::outcome_sentence(&snapshot.customer.language, outcome);
-    let data = build::build(snapshot, operator, sentence, now);
+    let data = build::build(snapshot, operator, sentence, now)
+        .map_err(|e| IssueError::Render(e.into()))?;
     let pdf = render::render(&data).map_err(IssueError::Render)?;
     let reason = format!("{} — serial {}", data.title, data.serial);
     let signed = signer

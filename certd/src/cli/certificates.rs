@@ -1,6 +1,7 @@
 //! `certd certificates …` and `certd verify`.
 
 use super::{find_contract, print_json, CertificatesCmd};
+use crate::certificate::evidence_file::{self, EvidenceError};
 use crate::error::Error;
 use crate::signature::VerifyReport;
 use crate::store::Store;
@@ -28,7 +29,7 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
         CertificatesCmd::Verify { id, trust, json } => {
             let (label, pdf) = stored(store, &id)?;
             let anchors = read_text(&trust)?;
-            let report = crate::signature::verify_pdf(&pdf, &anchors);
+            let report = with_evidence(crate::signature::verify_pdf(&pdf, &anchors), &pdf);
             print_report(&label, &report, json)?;
             Ok(report.valid)
         }
@@ -99,9 +100,40 @@ fn read_text(path: &Path) -> Result<String, Error> {
 pub(super) fn verify_file(file: &Path, trust: &Path, json: bool) -> Result<bool, Error> {
     let pdf = read_bytes(file)?;
     let anchors = read_text(trust)?;
-    let report = crate::signature::verify_pdf(&pdf, &anchors);
+    let report = with_evidence(crate::signature::verify_pdf(&pdf, &anchors), &pdf);
     print_report(&file.display().to_string(), &report, json)?;
     Ok(report.valid)
+}
+
+/// Adds the evidence file's check (docs/evidence.md): one that does not verify makes the
+/// report invalid; a certificate made before evidence files were embedded passes with a note.
+fn with_evidence(mut report: VerifyReport, pdf: &[u8]) -> VerifyReport {
+    let (ok, detail) = match evidence_file::check(pdf) {
+        Ok(c) => (
+            true,
+            format!(
+                "{} events, chain verifies, head {} {}",
+                c.events,
+                c.head,
+                if c.signed {
+                    "as in the signed revision"
+                } else {
+                    "as in the unsigned file"
+                }
+            ),
+        ),
+        Err(EvidenceError::Absent) => (
+            true,
+            format!(
+                "no embedded evidence file (issued before certd embedded {})",
+                evidence_file::VERSION
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    report.checks.push(("evidence file".into(), ok, detail));
+    report.valid &= ok;
+    report
 }
 
 fn print_report(label: &str, report: &VerifyReport, json: bool) -> Result<(), Error> {

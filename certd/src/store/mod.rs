@@ -22,6 +22,7 @@ pub(crate) mod outbox;
 pub(crate) mod sms;
 
 pub use certificates::Snapshot;
+pub(crate) use chain::event_hash;
 pub use chain::{ChainError, GENESIS};
 pub use contracts::{
     ContractRow, ContractSummary, EventRow, Inserted, Intake, ListFilter, Minted, SubmitOutcome,

@@ -29,6 +29,7 @@ fn embedded(name: &str, description: &str, body: &str) -> Embedded {
         mime_type: "message/rfc822".into(),
         sha256: sha(&bytes),
         bytes,
+        relationship: crate::certificate::Relationship::Source,
     }
 }
 
