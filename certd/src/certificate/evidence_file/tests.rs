@@ -458,6 +458,11 @@ fn only_the_signed_revision_counts() {
     let signed_len = with_sig(0).len();
     let signed = with_sig(signed_len);
     assert_eq!(signed.len(), signed_len);
+    // A /ByteRange past the end of the file is refused with the reason, not read.
+    match check(&with_sig(signed_len + 100)) {
+        Err(EvidenceError::Pdf(why)) => assert!(why.contains("past the file"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     let checked = check(&signed).expect("signed revision checks");
     assert!(checked.signed);
     assert_eq!(checked.head, data.chain_head);
@@ -490,6 +495,13 @@ fn only_the_signed_revision_counts() {
         check(&covered_then_signed),
         Err(EvidenceError::SignedHead { .. })
     ));
+}
+
+#[test]
+fn what_is_no_pdf_is_refused_with_the_reason() {
+    for bad in [&b""[..], b"%PDF-1.7\n1 0 obj <<", b"\x00\xff garbage"] {
+        assert!(matches!(check(bad), Err(EvidenceError::Pdf(_))), "{bad:?}");
+    }
 }
 
 // --- the mapping covers the lifecycle -------------------------------------------------------
