@@ -23,7 +23,7 @@ pub struct Checked {
 /// [`EvidenceError::Absent`] for certificates made before evidence files existed.
 pub fn check(pdf: &[u8]) -> Result<Checked, EvidenceError> {
     let (revision, signed) = signed_revision(pdf)?;
-    let doc = Document::load_mem(revision).map_err(|e| EvidenceError::Pdf(e.to_string()))?;
+    let doc = Document::load_mem(revision)?;
     let file = embedded(&doc)?.ok_or(EvidenceError::Absent)?;
     let head = signed_head(&doc)?.ok_or(EvidenceError::NoSignedHead)?;
     let (events, file_head) = check_file(&file)?;
@@ -118,7 +118,7 @@ pub fn check_file(bytes: &[u8]) -> Result<(usize, String), EvidenceError> {
 /// whole file when it has no signature. Later revisions (validation data, document
 /// time-stamps, or an attacker's) cannot change what is read from there.
 fn signed_revision(pdf: &[u8]) -> Result<(&[u8], bool), EvidenceError> {
-    let doc = Document::load_mem(pdf).map_err(|e| EvidenceError::Pdf(e.to_string()))?;
+    let doc = Document::load_mem(pdf)?;
     let end = doc
         .objects
         .values()
@@ -129,10 +129,10 @@ fn signed_revision(pdf: &[u8]) -> Result<(&[u8], bool), EvidenceError> {
         .min();
     match end {
         Some(end) if end <= pdf.len() => Ok((&pdf[..end], true)),
-        Some(end) => Err(EvidenceError::Pdf(format!(
-            "a signature's /ByteRange ends at {end}, past the file's {} bytes",
-            pdf.len()
-        ))),
+        Some(end) => Err(EvidenceError::ByteRange {
+            end,
+            len: pdf.len(),
+        }),
         None => Ok((pdf, false)),
     }
 }
@@ -147,17 +147,13 @@ fn byte_range_end(d: &Dictionary) -> Option<usize> {
 }
 
 fn deref<'a>(doc: &'a Document, o: &'a Object) -> Result<&'a Object, EvidenceError> {
-    doc.dereference(o)
-        .map(|(_, o)| o)
-        .map_err(|e| EvidenceError::Pdf(e.to_string()))
+    Ok(doc.dereference(o).map(|(_, o)| o)?)
 }
 
 /// The file named [`FILE_NAME`] among the catalog's associated files (`/AF`), with
 /// relationship `/Data`.
 fn embedded(doc: &Document) -> Result<Option<Vec<u8>>, EvidenceError> {
-    let catalog = doc
-        .catalog()
-        .map_err(|e| EvidenceError::Pdf(e.to_string()))?;
+    let catalog = doc.catalog()?;
     let Ok(af) = catalog.get(b"AF") else {
         return Ok(None);
     };
@@ -182,24 +178,16 @@ fn embedded(doc: &Document) -> Result<Option<Vec<u8>>, EvidenceError> {
         if !(named && data) {
             continue;
         }
-        let ef = deref(
-            doc,
-            spec.get(b"EF")
-                .map_err(|_| EvidenceError::Pdf(format!("{FILE_NAME} has no /EF")))?,
-        )?
-        .as_dict()
-        .map_err(|e| EvidenceError::Pdf(e.to_string()))?;
-        let stream_ref = ef
+        let ef = spec
+            .get(b"EF")
+            .map_err(|_| EvidenceError::FileSpec("/EF"))?;
+        let ef = deref(doc, ef)?.as_dict()?;
+        let stream = ef
             .get(b"F")
             .or_else(|_| ef.get(b"UF"))
-            .map_err(|_| EvidenceError::Pdf(format!("{FILE_NAME} has no /EF /F stream")))?;
-        let stream = deref(doc, stream_ref)?
-            .as_stream()
-            .map_err(|e| EvidenceError::Pdf(e.to_string()))?;
-        let bytes = stream
-            .decompressed_content_with_limit(MAX_FILE)
-            .map_err(|e| EvidenceError::Pdf(format!("{FILE_NAME}: {e}")))?;
-        return Ok(Some(bytes));
+            .map_err(|_| EvidenceError::FileSpec("/EF /F stream"))?;
+        let stream = deref(doc, stream)?.as_stream()?;
+        return Ok(Some(stream.decompressed_content_with_limit(MAX_FILE)?));
     }
     Ok(None)
 }

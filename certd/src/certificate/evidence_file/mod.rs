@@ -43,7 +43,11 @@ const MAX_FILE: usize = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     #[error("the PDF cannot be read: {0}")]
-    Pdf(String),
+    Pdf(#[from] lopdf::Error),
+    #[error("a signature's /ByteRange ends at {end}, past the file's {len} bytes")]
+    ByteRange { end: usize, len: usize },
+    #[error("the file specification of {FILE_NAME} has no {0}")]
+    FileSpec(&'static str),
     #[error("no embedded evidence file")]
     Absent,
     #[error("the evidence file is not JSON: {0}")]

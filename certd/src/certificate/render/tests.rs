@@ -348,6 +348,25 @@ fn spanish_certificate() {
     check(&spanish(), Some("es"));
 }
 
+/// The evidence file (here the committed example) as a PDF/A-3 associated file with
+/// relationship Data: the same checks pass, and it detaches byte for byte.
+#[test]
+fn spanish_certificate_with_its_evidence_file() {
+    let mut d = spanish();
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/evidence.example.json"))
+            .expect("docs/evidence.example.json");
+    d.embedded.push(Embedded {
+        name: "evidence.json".into(),
+        description: "Machine-readable evidence".into(),
+        mime_type: "application/json".into(),
+        sha256: sha(&bytes),
+        bytes,
+        relationship: crate::certificate::Relationship::Data,
+    });
+    check(&d, None);
+}
+
 #[test]
 fn japanese_long_certificate() {
     let pages = check(&japanese(), Some("ja"));
