@@ -1,7 +1,7 @@
 //! `certd certificates …` and `certd verify`.
 
 use super::{find_contract, print_json, CertificatesCmd};
-use crate::certificate::evidence_file::{self, EvidenceError};
+use crate::certificate::evidence_file;
 use crate::error::Error;
 use crate::signature::VerifyReport;
 use crate::store::Store;
@@ -106,31 +106,9 @@ pub(super) fn verify_file(file: &Path, trust: &Path, json: bool) -> Result<bool,
 }
 
 /// Adds the evidence file's check (docs/evidence.md): one that does not verify makes the
-/// report invalid; a certificate made before evidence files were embedded passes with a note.
+/// report invalid.
 fn with_evidence(mut report: VerifyReport, pdf: &[u8]) -> VerifyReport {
-    let (ok, detail) = match evidence_file::check(pdf) {
-        Ok(c) => (
-            true,
-            format!(
-                "{} events, chain verifies, head {} {}",
-                c.events,
-                c.head,
-                if c.signed {
-                    "as in the signed revision"
-                } else {
-                    "as in the unsigned file"
-                }
-            ),
-        ),
-        Err(EvidenceError::Absent) => (
-            true,
-            format!(
-                "no embedded evidence file (issued before certd embedded {})",
-                evidence_file::VERSION
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    };
+    let (ok, detail) = evidence_file::verdict(pdf);
     report.checks.push(("evidence file".into(), ok, detail));
     report.valid &= ok;
     report

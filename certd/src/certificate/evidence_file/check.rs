@@ -40,6 +40,31 @@ pub fn check(pdf: &[u8]) -> Result<Checked, EvidenceError> {
     })
 }
 
+/// `certd verify`'s line: passed or not, and what was found. A certificate made before
+/// evidence files were embedded passes with a note: it never had one to check.
+pub fn verdict(pdf: &[u8]) -> (bool, String) {
+    match check(pdf) {
+        Ok(c) => (
+            true,
+            format!(
+                "{} events, chain verifies, head {} as in the {}",
+                c.events,
+                c.head,
+                if c.signed {
+                    "signed revision"
+                } else {
+                    "unsigned file"
+                }
+            ),
+        ),
+        Err(EvidenceError::Absent) => (
+            true,
+            format!("no embedded evidence file (issued before certd embedded {VERSION})"),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
 /// Checks an evidence file alone: RFC 8785 form, version, each record's hash and link, and the
 /// head it names. Returns the number of events and the head.
 pub fn check_file(bytes: &[u8]) -> Result<(usize, String), EvidenceError> {

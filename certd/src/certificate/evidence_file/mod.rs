@@ -11,7 +11,7 @@ pub mod etsi;
 #[cfg(test)]
 mod tests;
 
-pub use check::{check, check_file, Checked};
+pub use check::{check, check_file, verdict, Checked};
 pub use etsi::{mapping, ErdsEvent, Mapping, NoEvent};
 
 use crate::evidence::event::{BounceReport, ReplyBy};

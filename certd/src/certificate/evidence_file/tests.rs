@@ -466,6 +466,16 @@ fn only_the_signed_revision_counts() {
     let checked = check(&signed).expect("signed revision checks");
     assert!(checked.signed);
     assert_eq!(checked.head, data.chain_head);
+    assert_eq!(
+        verdict(&signed),
+        (
+            true,
+            format!(
+                "{} events, chain verifies, head {} as in the signed revision",
+                checked.events, data.chain_head
+            )
+        )
+    );
     // A later revision rewrites /Keywords with another head: the signed one still counts.
     let forged = format!("<< /Keywords ({HEAD_KEYWORD}{}) >>", "cd".repeat(32));
     let later = append_update(&signed, &[(info.0, forged.clone())]);
@@ -495,6 +505,31 @@ fn only_the_signed_revision_counts() {
         check(&covered_then_signed),
         Err(EvidenceError::SignedHead { .. })
     ));
+}
+
+/// The certificates the previous release stored (signed, time-stamped, no evidence file) pass
+/// `certd verify`'s evidence line with a note; a bad file fails it.
+#[test]
+fn certificates_from_before_evidence_files_pass_with_a_note() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = fixture(dir.path());
+    let mut old = 0;
+    for c in store.list_contracts(&ListFilter::default()).expect("list") {
+        let Some(pdf) = store.certificate(&c.id).expect("certificate") else {
+            continue;
+        };
+        assert!(matches!(check(&pdf), Err(EvidenceError::Absent)));
+        let (ok, line) = verdict(&pdf);
+        assert!(ok, "{line}");
+        assert_eq!(
+            line,
+            "no embedded evidence file (issued before certd embedded certmail-evidence/1)"
+        );
+        old += 1;
+    }
+    assert_eq!(old, 5, "the fixture's five certificates");
+    let (ok, line) = verdict(b"not a pdf");
+    assert!(!ok && line.starts_with("the PDF cannot be read"), "{line}");
 }
 
 #[test]
