@@ -12,6 +12,7 @@
 //! (`pdfsig`, pyHanko, `openssl cms`, `qpdf`) it is tested with.
 
 mod cades;
+mod level;
 mod parts;
 mod pdf;
 mod verify;
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use x509_cert::Certificate;
 
+pub use level::{Level, UnknownLevel};
 pub use parts::timestamp_parts;
 pub use pdf::LoadError;
 pub use verify::verify_pdf;
