@@ -5,8 +5,9 @@
 pub mod build;
 pub mod issue;
 pub mod render;
+pub mod renew;
 
-pub use issue::{issue, IssueError, Issued};
+pub use issue::{issue, Certifier, IssueError, Issued};
 
 use serde::Serialize;
 

@@ -62,7 +62,52 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
             token: t,
             signature_value,
         } => token(&file, &t, &signature_value).map(|()| true),
+        CertificatesCmd::Renew { .. } => Err(Error::Invalid("handled by the caller".into())),
     }
+}
+
+/// `certd certificates renew`: renews what is due now, in this process (the daemon may run
+/// meanwhile: a version stored twice is stored once).
+pub(super) fn renew(
+    config: &crate::config::Config,
+    store: Store,
+    before_secs: u64,
+    limit: usize,
+    json: bool,
+) -> Result<bool, Error> {
+    let c = config.certificate.as_ref().ok_or_else(|| {
+        Error::Config("no [certificate] section: there is no TSA to renew with".into())
+    })?;
+    let certifier = crate::certificate::Certifier::from_config(c)?;
+    let store = std::sync::Mutex::new(store);
+    let done = crate::certificate::renew::renew_due(
+        &store,
+        &certifier,
+        i64::try_from(before_secs).unwrap_or(i64::MAX),
+        limit,
+        crate::evidence::Instant::now(),
+    )?;
+    let ok = done.failed.is_empty() && done.stopped.is_none();
+    if json {
+        print_json(&done)?;
+        return Ok(ok);
+    }
+    for (id, version, by) in &done.renewed {
+        println!("renewed {id}: version {version}, renew again by {by}");
+    }
+    for (id, why) in &done.failed {
+        println!("FAILED  {id}: {why}");
+    }
+    if let Some(why) = &done.stopped {
+        println!("stopped: {why}");
+    }
+    println!(
+        "{} certificate(s) checked, {} renewed, {} failed",
+        done.checked,
+        done.renewed.len(),
+        done.failed.len()
+    );
+    Ok(ok)
 }
 
 fn no_certificate(id: &str, state: &str) -> Error {
