@@ -15,6 +15,7 @@ mod cades;
 mod level;
 mod parts;
 mod pdf;
+pub(crate) mod revocation;
 mod verify;
 
 #[cfg(test)]
