@@ -78,7 +78,8 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     }
     // A certificate that could not be signed (a revoked or expired operator certificate) is
     // tried again at once: the configuration this certd starts with may have fixed it.
-    let retried = store.retry_failed_now(evidence::JobKind::Certificate, evidence::Instant::now())?;
+    let retried =
+        store.retry_failed_now(evidence::JobKind::Certificate, evidence::Instant::now())?;
     if retried > 0 {
         log::info!("{retried} certificate(s) that could not be signed before are tried again now");
     }

@@ -367,28 +367,24 @@ impl<T: Transport> Dispatcher<T> {
         if snapshot.issued {
             return lock(&self.store).complete(item.id, Instant::now());
         }
-        let issued = match crate::certificate::issue(
-            &snapshot,
-            &self.operator,
-            certifier,
-            Instant::now(),
-        ) {
-            Ok(i) => i,
-            Err(e @ crate::certificate::IssueError::Render(_)) => {
-                return self.give_up(item, JobKind::Certificate, &e.to_string())
-            }
-            // Signing depends on the TSA and the revocation responders, and a revoked or
-            // expired signing certificate waits for the operator: never give up on evidence,
-            // keep retrying (`certd status` reports every certificate waiting).
-            Err(e) => {
-                if e.needs_operator() {
-                    log::error!(
+        let issued =
+            match crate::certificate::issue(&snapshot, &self.operator, certifier, Instant::now()) {
+                Ok(i) => i,
+                Err(e @ crate::certificate::IssueError::Render(_)) => {
+                    return self.give_up(item, JobKind::Certificate, &e.to_string())
+                }
+                // Signing depends on the TSA and the revocation responders, and a revoked or
+                // expired signing certificate waits for the operator: never give up on evidence,
+                // keep retrying (`certd status` reports every certificate waiting).
+                Err(e) => {
+                    if e.needs_operator() {
+                        log::error!(
                         "contract={contract_id} certificate not issued, the operator must act: {e}"
                     );
+                    }
+                    return self.retry_later(item, JobKind::Certificate, &e.to_string());
                 }
-                return self.retry_later(item, JobKind::Certificate, &e.to_string());
-            }
-        };
+            };
         let copies: Vec<(String, Job)> = issued
             .record
             .copies_to

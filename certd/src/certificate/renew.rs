@@ -57,9 +57,10 @@ pub fn renew_due(
             }
             out.checked += 1;
             let versions = lock(store).certificate_versions(&id)?;
-            let Some((version, _, _, pdf)) = versions.last() else {
+            let Some(newest) = versions.last() else {
                 continue;
             };
+            let (version, pdf) = (newest.version, &newest.pdf);
             let Some(old_by) = crate::signature::renew_by(pdf).map(instant) else {
                 out.failed
                     .push((id, "the file has no readable time-stamp".into()));

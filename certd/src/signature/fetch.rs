@@ -122,7 +122,10 @@ impl RevocationSource for HttpFetcher {
 /// The DER OCSP request for `cert` (issued by `issuer`): one request, SHA-1 CertID as RFC 5019
 /// section 2.1.1 requires of lightweight responders, no nonce (cached responses are fine: the
 /// freshness that counts is thisUpdate after the signature time-stamp).
-pub(crate) fn ocsp_request(cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, FetchError> {
+pub(crate) fn ocsp_request(
+    cert: &Certificate,
+    issuer: &Certificate,
+) -> Result<Vec<u8>, FetchError> {
     let id = CertId::from_cert::<sha1::Sha1>(issuer, cert)
         .map_err(|e| FetchError::Request(e.to_string()))?;
     OcspRequestBuilder::new(Version::V1)
@@ -168,7 +171,8 @@ pub(crate) fn ocsp_urls(cert: &Certificate) -> Vec<String> {
 /// The CRL URLs of `cert`'s distribution points (RFC 5280 4.2.1.13); points limited to some
 /// reasons or with another CRL issuer are skipped: they would not cover every reason.
 pub(crate) fn crl_urls(cert: &Certificate) -> Vec<String> {
-    let Some(points) = extension(cert, &CRL_DP).and_then(|v| CrlDistributionPoints::from_der(v).ok())
+    let Some(points) =
+        extension(cert, &CRL_DP).and_then(|v| CrlDistributionPoints::from_der(v).ok())
     else {
         return Vec::new();
     };
@@ -183,22 +187,4 @@ pub(crate) fn crl_urls(cert: &Certificate) -> Vec<String> {
         .flatten()
         .filter_map(http_uri)
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cert(pem: &str) -> Certificate {
-        Certificate::from_pem(pem.as_bytes()).expect("test certificate")
-    }
-
-    #[test]
-    fn a_certificate_without_urls_has_none() {
-        // The test signer of signature/tests.rs carries neither AIA nor CRL distribution points.
-        let chain = crate::signature::tests::test_chain_pem();
-        let leaf = cert(&chain);
-        assert!(ocsp_urls(&leaf).is_empty());
-        assert!(crl_urls(&leaf).is_empty());
-    }
 }

@@ -20,7 +20,6 @@ use x509_cert::Certificate;
 /// Reserved size of a document time-stamp token (a token with its TSA certificate is 2–5 KiB).
 pub(crate) const TOKEN_SIZE: usize = 12 * 1024;
 
-
 /// Why validation data cannot be had: the certificate cannot be issued at B-LT now.
 #[derive(Debug, thiserror::Error)]
 pub enum LtvError {
@@ -118,7 +117,7 @@ fn check_validity(c: &Certificate, now: Duration) -> Result<(), LtvError> {
 
 /// Fetches and judges revocation data for every certificate of every path (leaf first) but
 /// the self-issued roots and responders marked no-check: OCSP first, the CRL if no OCSP
-/// responder gives a definite answer. `now` is the time the data must be good for.
+/// responder gives a definite answer. `now` is the time the certificates must be valid at.
 pub(crate) fn gather(
     paths: &[Vec<Certificate>],
     source: &dyn RevocationSource,
@@ -145,9 +144,12 @@ pub(crate) fn gather(
                 continue;
             }
             done.push(der);
-            let found = status(cert, issuer, source, now)?;
+            let found = status(cert, issuer, source)?;
             match found {
-                Found::Ocsp { response, responders } => {
+                Found::Ocsp {
+                    response,
+                    responders,
+                } => {
                     push_unique(&mut data.ocsps, response);
                     for r in responders {
                         if r.tbs_certificate.subject != issuer.tbs_certificate.subject {
@@ -161,6 +163,26 @@ pub(crate) fn gather(
         }
     }
     Ok(data)
+}
+
+/// How far a responder's clock may run ahead of ours.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// The status, if the data is current now (judged when it has arrived): thisUpdate not after
+/// now (give or take [`CLOCK_SKEW`]), nextUpdate, if any, not passed.
+fn current(
+    (status, this_update, next_update): (Revocation, Duration, Option<Duration>),
+) -> Result<Revocation, revocation::RevocationError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if this_update > now + CLOCK_SKEW || next_update.is_some_and(|n| n < now) {
+        return Err(revocation::RevocationError::NotCurrent {
+            this_update: when(this_update),
+            next_update: next_update.map_or_else(|| "none".into(), when),
+        });
+    }
+    Ok(status)
 }
 
 fn when(t: Duration) -> String {
@@ -183,7 +205,6 @@ fn status(
     cert: &Certificate,
     issuer: &Certificate,
     source: &dyn RevocationSource,
-    now: Duration,
 ) -> Result<Found, LtvError> {
     let who = subject(cert);
     let mut reasons: Vec<String> = Vec::new();
@@ -201,7 +222,7 @@ fn status(
                     continue;
                 }
             };
-            match revocation::ocsp_status(&response, cert, issuer, now) {
+            match revocation::ocsp_check(&response, cert, issuer).and_then(current) {
                 Ok(Revocation::Good { .. }) => {
                     let responders = revocation::ocsp_certs(&response);
                     return Ok(Found::Ocsp {
@@ -233,7 +254,7 @@ fn status(
                 continue;
             }
         };
-        match revocation::crl_status(&crl, cert, issuer, now) {
+        match revocation::crl_check(&crl, cert, issuer).and_then(current) {
             Ok(Revocation::Good { .. }) => return Ok(Found::Crl(crl)),
             Ok(Revocation::Revoked { at, reason, .. }) => {
                 return Err(LtvError::Revoked {
@@ -330,7 +351,10 @@ pub(crate) fn add_dss(
                 Some((_, o)) => o.clone(),
                 None => {
                     let id = opened.allocate();
-                    objects.push((id, Object::Stream(Stream::new(Dictionary::new(), der.clone()))));
+                    objects.push((
+                        id,
+                        Object::Stream(Stream::new(Dictionary::new(), der.clone())),
+                    ));
                     array.push(Object::Reference(id));
                     Object::Reference(id)
                 }
@@ -350,11 +374,9 @@ pub(crate) fn add_dss(
     if let Some(contents) = vri_for {
         let mut vris = match dss.get(b"VRI") {
             Ok(Object::Dictionary(d)) => d.clone(),
-            Ok(Object::Reference(id)) => opened
-                .doc
-                .get_dictionary(*id)
-                .cloned()
-                .unwrap_or_default(),
+            Ok(Object::Reference(id)) => {
+                opened.doc.get_dictionary(*id).cloned().unwrap_or_default()
+            }
             _ => Dictionary::new(),
         };
         vri.set("Type", Object::Name(b"VRI".to_vec()));
@@ -458,14 +480,19 @@ pub(crate) fn renew(
 ) -> Result<Vec<u8>, LtvError> {
     let (newest, token) = newest_timestamp(pdf)?;
     let mut pool = pool.to_vec();
+    pool.extend(dss_certs(pdf));
+    // A B-T file has no /DSS yet: its signer's chain needs validation data too.
+    let signer = if newest.doc_timestamp {
+        None
+    } else {
+        let cms = super::cades::Cms::parse(&newest.contents)
+            .map_err(|e| LtvError::Pdf(Error::from(e)))?;
+        pool.extend(cms.certs.iter().cloned());
+        cms.signer_cert().cloned()
+    };
     let mut paths = vec![token_path(&token, &pool)?];
-    if !newest.doc_timestamp {
-        if let Ok(cms) = super::cades::Cms::parse(&newest.contents) {
-            pool.extend(cms.certs.iter().cloned());
-            if let Some(signer) = cms.signer_cert() {
-                paths.push(path(signer, &pool)?);
-            }
-        }
+    if let Some(signer) = signer {
+        paths.push(path(&signer, &pool)?);
     }
     let with_data = add_validation_data(pdf, &newest.contents, &paths, source)?;
     archive(&with_data, tsa, source, &pool)
@@ -502,14 +529,44 @@ pub(crate) fn renew_by(pdf: &[u8]) -> Option<Duration> {
     Some(tsa.tbs_certificate.validity.not_after.to_unix_duration())
 }
 
+/// The certificates of the file's `/DSS` (the issuers a renewal may need).
+fn dss_certs(pdf: &[u8]) -> Vec<Certificate> {
+    let Ok(opened) = Opened::new(pdf) else {
+        return Vec::new();
+    };
+    let doc = &opened.doc;
+    let certs = doc
+        .catalog()
+        .and_then(|c| c.get(b"DSS"))
+        .and_then(|o| doc.dereference(o))
+        .and_then(|(_, o)| o.as_dict())
+        .and_then(|d| d.get(b"Certs"))
+        .and_then(|o| doc.dereference(o))
+        .and_then(|(_, o)| o.as_array());
+    let Ok(certs) = certs else {
+        return Vec::new();
+    };
+    certs
+        .iter()
+        .filter_map(|o| {
+            let stream = doc.dereference(o).ok()?.1.as_stream().ok()?;
+            let der = stream
+                .decompressed_content()
+                .unwrap_or_else(|_| stream.content.clone());
+            Certificate::from_der(&der).ok()
+        })
+        .collect()
+}
+
 /// The DER value at the start of `contents` (the rest is the placeholder's zero padding).
 fn trim_der(contents: &[u8]) -> &[u8] {
-    let len = der::Header::from_der(contents)
+    use der::Reader;
+    let len = der::SliceReader::new(contents)
         .ok()
-        .and_then(|h| {
-            let header_len = usize::try_from(h.encoded_len().ok()?).ok()?;
-            let body = usize::try_from(h.length).ok()?;
-            header_len.checked_add(body)
+        .and_then(|mut r| {
+            let header = der::Header::decode(&mut r).ok()?;
+            let total = (r.position() + header.length).ok()?;
+            usize::try_from(total).ok()
         })
         .unwrap_or(contents.len());
     &contents[..len.min(contents.len())]

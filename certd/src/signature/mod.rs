@@ -17,9 +17,11 @@ mod level;
 pub mod ltv;
 mod parts;
 mod pdf;
-mod revocation;
+pub(crate) mod revocation;
 mod verify;
 
+#[cfg(test)]
+mod ltv_tests;
 #[cfg(test)]
 mod tests;
 
@@ -268,8 +270,8 @@ impl Signer {
         if level <= Level::T {
             return Ok(signed);
         }
-        let located = pdf::locate_last_signature(&signed)
-            .map_err(|e| SignError::Sign(Error::from(e)))?;
+        let located =
+            pdf::locate_last_signature(&signed).map_err(|e| SignError::Sign(Error::from(e)))?;
         let token = cades::Cms::parse(&located.contents)
             .and_then(|cms| cms.timestamp_token())
             .map_err(|e| SignError::Sign(Error::from(e)))?

@@ -194,7 +194,11 @@ impl Opened {
 
     /// The catalog as it stands, to be changed and written back.
     pub(crate) fn catalog(&self) -> Result<Dictionary, Error> {
-        Ok(self.doc.get_dictionary(self.root_id).map_err(invalid)?.clone())
+        Ok(self
+            .doc
+            .get_dictionary(self.root_id)
+            .map_err(invalid)?
+            .clone())
     }
 
     /// Appends the update to `pdf`: `raw` objects (already serialised, written first, in

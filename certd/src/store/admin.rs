@@ -407,9 +407,8 @@ impl Store {
                  WHERE done_at IS NULL AND last_error IS NOT NULL AND kind = ?1
                  ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(
-                params![JobKind::Certificate.as_str(), FAILING_SHOWN],
-                |r| {
+            let rows =
+                stmt.query_map(params![JobKind::Certificate.as_str(), FAILING_SHOWN], |r| {
                     Ok(FailingEffect {
                         id: r.get(0)?,
                         contract_id: r.get(1)?,
@@ -418,8 +417,7 @@ impl Store {
                         due_at: r.get(4)?,
                         last_error: r.get(5)?,
                     })
-                },
-            )?;
+                })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
         Ok(Health {

@@ -23,6 +23,16 @@ pub struct Snapshot {
     pub issued: bool,
 }
 
+/// One version of a certificate: 1 is the file first issued, each renewal adds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateVersion {
+    pub version: u32,
+    /// RFC 3339, when it was stored.
+    pub stored_at: String,
+    pub sha256: String,
+    pub pdf: Vec<u8>,
+}
+
 impl Store {
     /// The snapshot of contract `id` (id or serial), or `None` if there is no such contract.
     pub fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, Error> {
@@ -90,12 +100,11 @@ impl Store {
             .optional()?)
     }
 
-    /// Every version of a contract's certificate, oldest first: (version, stored at, SHA-256,
-    /// PDF).
+    /// Every version of a contract's certificate, oldest first.
     pub fn certificate_versions(
         &self,
         contract_id: &str,
-    ) -> Result<Vec<(u32, String, String, Vec<u8>)>, Error> {
+    ) -> Result<Vec<CertificateVersion>, Error> {
         let mut stmt = self.conn().prepare(
             "SELECT 1, issued_at, sha256, pdf FROM certificates WHERE contract_id = ?1
              UNION ALL
@@ -103,7 +112,12 @@ impl Store {
              WHERE contract_id = ?1 ORDER BY 1",
         )?;
         let rows = stmt.query_map([contract_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok(CertificateVersion {
+                version: r.get(0)?,
+                stored_at: r.get(1)?,
+                sha256: r.get(2)?,
+                pdf: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -215,6 +229,6 @@ impl Store {
                 enqueue(tx, Some(contract_id), key, job, now)?;
             }
             Ok(())
-    })
+        })
     }
 }

@@ -21,7 +21,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub(crate) mod sms;
 
-pub use certificates::Snapshot;
+pub use certificates::{CertificateVersion, Snapshot};
 pub use chain::{ChainError, GENESIS};
 pub use contracts::{
     ContractRow, ContractSummary, EventRow, Inserted, Intake, ListFilter, Minted, SubmitOutcome,

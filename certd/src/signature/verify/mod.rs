@@ -8,11 +8,13 @@ use super::cades::{self, oid, Cms, SignedToken, SigningCertificateV2};
 use super::{pdf, ReadError, VerifyReport};
 use der::oid::ObjectIdentifier as Oid;
 use der::Encode;
-use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use std::time::Duration;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
 use x509_cert::Certificate;
+
+pub(super) mod crypto;
+use crypto::{hash_name, issued_by, verify_signature, CryptoError};
 
 /// Why one check failed; the sentence is the report's detail.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ enum Failure {
     NoSignerCert,
     #[error("{0}")]
     Der(#[from] der::Error),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     #[error("/ByteRange {0:?} is not [0 a b c]")]
     ByteRangeShape(Vec<i64>),
     #[error("/ByteRange {0:?} has negative numbers")]
@@ -108,26 +112,6 @@ enum Failure {
     NoIssuer { subject: String, issuer: String },
     #[error("certification path too long")]
     PathTooLong,
-    #[error("signature algorithm {0} needs a digest algorithm")]
-    NeedsDigest(Oid),
-    #[error("signature algorithm {0} is not supported")]
-    SignatureAlgorithm(Oid),
-    #[error("only EC keys on P-256 are supported")]
-    Curve,
-    #[error("an RSA signature algorithm with an EC key")]
-    RsaWithEc,
-    #[error("{0}")]
-    PublicKey(spki::Error),
-    #[error("bad ECDSA signature: {0}")]
-    BadEcdsa(::signature::Error),
-    #[error("the ECDSA signature does not verify")]
-    EcdsaMismatch,
-    #[error("an ECDSA signature algorithm with an RSA key")]
-    EcdsaWithRsa,
-    #[error("the RSA signature does not verify")]
-    RsaMismatch,
-    #[error("public key algorithm {0} is not supported")]
-    KeyAlgorithm(Oid),
 }
 
 /// Collects checks; `valid` only if every one passed.
@@ -380,13 +364,13 @@ fn check_signer_signature(cms: &Cms, cert: &Certificate) -> Result<String, Failu
         .as_ref()
         .ok_or(Failure::NoSignedAttributes)?
         .to_der()?;
-    verify_signature(
+    Ok(verify_signature(
         &cert.tbs_certificate.subject_public_key_info,
         &cms.signer.signature_algorithm,
         Some(&cms.signer.digest_alg),
         &attrs,
         cms.signer.signature.as_bytes(),
-    )
+    )?)
 }
 
 fn check_signing_certificate(cms: &Cms, cert: &Certificate) -> Result<String, Failure> {
@@ -492,15 +476,6 @@ fn check_timestamp(
     checks.push("timestamp imprint", imprint_ok);
 }
 
-fn hash_name(alg: &der::oid::ObjectIdentifier) -> &'static str {
-    match *alg {
-        oid::SHA256 => "SHA-256",
-        oid::SHA384 => "SHA-384",
-        oid::SHA512 => "SHA-512",
-        _ => "hash",
-    }
-}
-
 fn describe_path(path: &[&Certificate]) -> String {
     let names: Vec<String> = path.iter().map(|c| subject(c)).collect();
     format!("{} (trust anchor)", names.join(" → "))
@@ -524,21 +499,6 @@ fn is_ca(cert: &Certificate) -> bool {
         .ok()
         .flatten()
         .is_some_and(|(_, bc)| bc.ca)
-}
-
-/// Verifies `cert`'s signature with `issuer`'s key.
-fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
-    cert.tbs_certificate.issuer == issuer.tbs_certificate.subject
-        && cert.tbs_certificate.to_der().is_ok_and(|tbs| {
-            verify_signature(
-                &issuer.tbs_certificate.subject_public_key_info,
-                &cert.signature_algorithm,
-                None,
-                &tbs,
-                cert.signature.raw_bytes(),
-            )
-            .is_ok()
-        })
 }
 
 /// Builds a certification path from `leaf` through CA certificates of `pool` to one of
@@ -574,78 +534,4 @@ fn build_path<'a>(
         current = next;
     }
     Err(Failure::PathTooLong)
-}
-
-/// Verifies `signature` over `message` with `spki`. `sig_alg` may be a combined algorithm
-/// (`ecdsa-with-SHA256`, `sha256WithRSAEncryption`, ...) or, in CMS, plain `rsaEncryption` /
-/// `id-ecPublicKey` with the hash taken from `digest_alg`. Returns a name for the algorithm.
-fn verify_signature(
-    spki: &SubjectPublicKeyInfoOwned,
-    sig_alg: &AlgorithmIdentifierOwned,
-    digest_alg: Option<&AlgorithmIdentifierOwned>,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<String, Failure> {
-    let hash = match sig_alg.oid {
-        oid::ECDSA_SHA256 | oid::RSA_SHA256 => oid::SHA256,
-        oid::ECDSA_SHA384 | oid::RSA_SHA384 => oid::SHA384,
-        oid::ECDSA_SHA512 | oid::RSA_SHA512 => oid::SHA512,
-        oid::RSA_ENCRYPTION | oid::EC_PUBLIC_KEY => digest_alg
-            .map(|d| d.oid)
-            .ok_or(Failure::NeedsDigest(sig_alg.oid))?,
-        other => return Err(Failure::SignatureAlgorithm(other)),
-    };
-    let digest = cades::digest(&hash, &[message]).ok_or(Failure::HashAlgorithm(hash))?;
-    let spki_der = spki.to_der()?;
-    match spki.algorithm.oid {
-        oid::EC_PUBLIC_KEY => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<Oid>().ok());
-            if curve != Some(oid::SECP256R1) {
-                return Err(Failure::Curve);
-            }
-            if matches!(
-                sig_alg.oid,
-                oid::RSA_SHA256 | oid::RSA_SHA384 | oid::RSA_SHA512 | oid::RSA_ENCRYPTION
-            ) {
-                return Err(Failure::RsaWithEc);
-            }
-            use p256::pkcs8::DecodePublicKey;
-            use signature::hazmat::PrehashVerifier;
-            let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki_der)
-                .map_err(Failure::PublicKey)?;
-            let sig = p256::ecdsa::Signature::from_der(signature).map_err(Failure::BadEcdsa)?;
-            key.verify_prehash(&digest, &sig)
-                .map_err(|_| Failure::EcdsaMismatch)?;
-            Ok(format!("ECDSA P-256 / {}", hash_name(&hash)))
-        }
-        oid::RSA_ENCRYPTION => {
-            if matches!(
-                sig_alg.oid,
-                oid::ECDSA_SHA256 | oid::ECDSA_SHA384 | oid::ECDSA_SHA512 | oid::EC_PUBLIC_KEY
-            ) {
-                return Err(Failure::EcdsaWithRsa);
-            }
-            use rsa::pkcs8::DecodePublicKey;
-            use rsa::traits::PublicKeyParts;
-            let key =
-                rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(Failure::PublicKey)?;
-            let scheme = match hash {
-                oid::SHA256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-                oid::SHA384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-                _ => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-            };
-            key.verify(scheme, &digest, signature)
-                .map_err(|_| Failure::RsaMismatch)?;
-            Ok(format!(
-                "RSA-{} PKCS#1 v1.5 / {}",
-                key.n().bits(),
-                hash_name(&hash)
-            ))
-        }
-        other => Err(Failure::KeyAlgorithm(other)),
-    }
 }
