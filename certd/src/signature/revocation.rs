@@ -2,9 +2,6 @@
 //! for one certificate and its issuer, without any network access, so that `certd verify`
 //! can judge the `/DSS` of a file and issuing can judge what it fetched before embedding it.
 
-// Used by `certd verify` (next commit on h-verify) and by issuing (signature/ltv.rs).
-#![allow(dead_code)]
-
 use super::verify::crypto::{issued_by, verify_signature, CryptoError};
 use der::oid::ObjectIdentifier as Oid;
 use der::{Decode, Encode};
@@ -78,7 +75,9 @@ pub(crate) enum RevocationError {
          (RFC 6960 section 4.2.2.2: issued by the CA, with the OCSPSigning extended key usage)"
     )]
     NotAuthorized(String),
-    #[error("the delegated OCSP responder {0} lacks id-pkix-ocsp-nocheck (RFC 6960 section 4.2.2.2.1)")]
+    #[error(
+        "the delegated OCSP responder {0} lacks id-pkix-ocsp-nocheck (RFC 6960 section 4.2.2.2.1)"
+    )]
     NoCheckMissing(String),
     #[error("the OCSP responder certificate {0} was not valid when the response was produced")]
     ResponderExpired(String),
@@ -86,7 +85,9 @@ pub(crate) enum RevocationError {
     Signature(#[from] CryptoError),
     #[error("the CRL is issued by {crl}, not by {issuer}")]
     CrlIssuer { crl: String, issuer: String },
-    #[error("the data is not current at that time (thisUpdate {this_update}, nextUpdate {next_update})")]
+    #[error(
+        "the data is not current at that time (thisUpdate {this_update}, nextUpdate {next_update})"
+    )]
     NotCurrent {
         this_update: String,
         next_update: String,
@@ -139,6 +140,7 @@ fn within(
 
 /// Checks an OCSP response for `cert` issued by `issuer` and requires it to be current at
 /// `at` (thisUpdate ≤ at ≤ nextUpdate, RFC 6960 section 3.2 point 4-5).
+#[allow(dead_code)] // Issuing (signature/ltv.rs, the lead's branch) calls it.
 pub(crate) fn ocsp_status(
     resp_der: &[u8],
     cert: &Certificate,
@@ -151,6 +153,7 @@ pub(crate) fn ocsp_status(
 }
 
 /// Checks a CRL for `cert` issued by `issuer` and requires it to be current at `at`.
+#[allow(dead_code)] // Issuing (signature/ltv.rs, the lead's branch) calls it.
 pub(crate) fn crl_status(
     crl_der: &[u8],
     cert: &Certificate,
@@ -358,7 +361,10 @@ mod tests {
             T_OCSP,
         )
         .expect("usable");
-        assert!(matches!(r, Revocation::Good { produced_at, .. } if produced_at == T_OCSP), "{r:?}");
+        assert!(
+            matches!(r, Revocation::Good { produced_at, .. } if produced_at == T_OCSP),
+            "{r:?}"
+        );
         // Not current a year later (nextUpdate is a week after).
         let late = ocsp_status(
             &read("ocsp-operator-good.der"),
@@ -366,7 +372,10 @@ mod tests {
             &cert("ca.der"),
             T_OCSP + Duration::from_secs(365 * 86400),
         );
-        assert!(matches!(late, Err(RevocationError::NotCurrent { .. })), "{late:?}");
+        assert!(
+            matches!(late, Err(RevocationError::NotCurrent { .. })),
+            "{late:?}"
+        );
     }
 
     #[test]
@@ -410,15 +419,27 @@ mod tests {
             assert!(crl_check(bytes, &cert("ca.der"), &cert("root.der")).is_err());
         }
         // An OCSP "tryLater" answer (RFC 6960 section 4.2.1) has no status to use.
-        let e = ocsp_check(b"\x30\x03\x0a\x01\x03", &cert("operator.der"), &cert("ca.der"))
-            .unwrap_err();
-        assert!(matches!(e, RevocationError::Status(OcspResponseStatus::TryLater)), "{e}");
+        let e = ocsp_check(
+            b"\x30\x03\x0a\x01\x03",
+            &cert("operator.der"),
+            &cert("ca.der"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, RevocationError::Status(OcspResponseStatus::TryLater)),
+            "{e}"
+        );
     }
 
     #[test]
     fn crl_good_and_revoked() {
-        let r = crl_status(&read("crl-root.der"), &cert("ca.der"), &cert("root.der"), T_OCSP)
-            .expect("usable");
+        let r = crl_status(
+            &read("crl-root.der"),
+            &cert("ca.der"),
+            &cert("root.der"),
+            T_OCSP,
+        )
+        .expect("usable");
         assert!(matches!(r, Revocation::Good { .. }), "{r:?}");
         let (r, _, _) = crl_check(
             &read("crl-ca-revoking-operator.der"),
@@ -428,8 +449,12 @@ mod tests {
         .expect("usable");
         assert!(matches!(r, Revocation::Revoked { .. }), "{r:?}");
         // The root's CRL says nothing about certificates the CA issued.
-        let e = crl_check(&read("crl-root.der"), &cert("operator.der"), &cert("root.der"))
-            .unwrap_err();
+        let e = crl_check(
+            &read("crl-root.der"),
+            &cert("operator.der"),
+            &cert("root.der"),
+        )
+        .unwrap_err();
         assert!(matches!(e, RevocationError::CrlIssuer { .. }), "{e}");
         // A CRL is only the issuer's if the issuer's key signed it.
         let e = crl_check(&read("crl-root.der"), &cert("ca.der"), &cert("ca.der")).unwrap_err();

@@ -115,8 +115,8 @@ pub(crate) fn verify_signature(
             }
             use rsa::pkcs8::DecodePublicKey;
             use rsa::traits::PublicKeyParts;
-            let key =
-                rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(CryptoError::PublicKey)?;
+            let key = rsa::RsaPublicKey::from_public_key_der(&spki_der)
+                .map_err(CryptoError::PublicKey)?;
             let scheme = match hash {
                 oid::SHA256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
                 oid::SHA384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
