@@ -25,10 +25,19 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
             }
             Ok(true)
         }
-        CertificatesCmd::Verify { id, trust, json } => {
+        CertificatesCmd::Verify {
+            id,
+            trust,
+            at,
+            json,
+        } => {
             let (label, pdf) = stored(store, &id)?;
             let anchors = read_text(&trust)?;
-            let report = crate::signature::verify_pdf(&pdf, &anchors);
+            let report = crate::signature::verify_pdf_at(
+                &pdf,
+                &anchors,
+                at.unwrap_or_else(std::time::SystemTime::now),
+            );
             print_report(&label, &report, json)?;
             Ok(report.valid)
         }
@@ -141,10 +150,19 @@ fn read_text(path: &Path) -> Result<String, Error> {
 }
 
 /// `certd verify FILE`: needs no configuration or database, so a recipient can run it too.
-pub(super) fn verify_file(file: &Path, trust: &Path, json: bool) -> Result<bool, Error> {
+pub(super) fn verify_file(
+    file: &Path,
+    trust: &Path,
+    at: Option<std::time::SystemTime>,
+    json: bool,
+) -> Result<bool, Error> {
     let pdf = read_bytes(file)?;
     let anchors = read_text(trust)?;
-    let report = crate::signature::verify_pdf(&pdf, &anchors);
+    let report = crate::signature::verify_pdf_at(
+        &pdf,
+        &anchors,
+        at.unwrap_or_else(std::time::SystemTime::now),
+    );
     print_report(&file.display().to_string(), &report, json)?;
     Ok(report.valid)
 }
@@ -156,10 +174,11 @@ fn print_report(label: &str, report: &VerifyReport, json: bool) -> Result<(), Er
     for (check, ok, detail) in &report.checks {
         println!("{} {check}: {detail}", if *ok { "ok  " } else { "FAIL" });
     }
-    println!(
-        "{label}: {}",
-        if report.valid { "VALID" } else { "INVALID" }
-    );
+    match (report.valid, report.level) {
+        (true, Some(level)) => println!("{label}: VALID, {level} (at {})", report.at),
+        (true, None) => println!("{label}: VALID (at {})", report.at),
+        (false, _) => println!("{label}: INVALID (at {})", report.at),
+    }
     Ok(())
 }
 

@@ -279,13 +279,6 @@ fn status(
     })
 }
 
-/// The `/VRI` key of a signature (ETSI EN 319 142-1 section 5.4.2.2): the uppercase hex SHA-1
-/// of its `/Contents` bytes as stored, padding included (as pyHanko and Adobe compute it).
-pub(crate) fn vri_key(contents: &[u8]) -> String {
-    use sha1::Digest as _;
-    hex::encode_upper(sha1::Sha1::digest(contents))
-}
-
 /// Appends an incremental update that adds `data` to the document's `/DSS` (creating it if
 /// needed, keeping what it holds), and a `/VRI` entry for the signature whose `/Contents` are
 /// `vri_for`.
@@ -380,7 +373,10 @@ pub(crate) fn add_dss(
             _ => Dictionary::new(),
         };
         vri.set("Type", Object::Name(b"VRI".to_vec()));
-        vris.set(vri_key(contents).as_bytes(), Object::Dictionary(vri));
+        vris.set(
+            super::dss::vri_key(contents).as_bytes(),
+            Object::Dictionary(vri),
+        );
         dss.set("VRI", Object::Dictionary(vris));
     }
     objects.push((dss_id, Object::Dictionary(dss)));
@@ -534,27 +530,12 @@ fn dss_certs(pdf: &[u8]) -> Vec<Certificate> {
     let Ok(opened) = Opened::new(pdf) else {
         return Vec::new();
     };
-    let doc = &opened.doc;
-    let certs = doc
-        .catalog()
-        .and_then(|c| c.get(b"DSS"))
-        .and_then(|o| doc.dereference(o))
-        .and_then(|(_, o)| o.as_dict())
-        .and_then(|d| d.get(b"Certs"))
-        .and_then(|o| doc.dereference(o))
-        .and_then(|(_, o)| o.as_array());
-    let Ok(certs) = certs else {
+    let Ok(Some(dss)) = super::dss::Dss::read(&opened.doc) else {
         return Vec::new();
     };
-    certs
+    dss.certs
         .iter()
-        .filter_map(|o| {
-            let stream = doc.dereference(o).ok()?.1.as_stream().ok()?;
-            let der = stream
-                .decompressed_content()
-                .unwrap_or_else(|_| stream.content.clone());
-            Certificate::from_der(&der).ok()
-        })
+        .filter_map(|der| Certificate::from_der(der).ok())
         .collect()
 }
 

@@ -12,12 +12,13 @@
 //! (`pdfsig`, pyHanko, `openssl cms`, `qpdf`) it is tested with.
 
 mod cades;
+mod dss;
 pub mod fetch;
 mod level;
 pub mod ltv;
 mod parts;
 mod pdf;
-pub(crate) mod revocation;
+mod revocation;
 mod verify;
 
 #[cfg(test)]
@@ -37,7 +38,7 @@ pub use level::{Level, UnknownLevel};
 pub use ltv::LtvError;
 pub use parts::timestamp_parts;
 pub use pdf::LoadError;
-pub use verify::verify_pdf;
+pub use verify::{verify_pdf, verify_pdf_at};
 
 /// Why the signature of a signed PDF cannot be read back: no signature field, a `/Contents`
 /// that is no CMS SignedData (RFC 5652 section 5.1), or an unreadable time-stamp token.
@@ -445,6 +446,10 @@ fn summarize(token: &[u8]) -> Option<serde_json::Value> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     pub valid: bool,
+    /// The PAdES level reached (ETSI EN 319 142-1 section 6); `None` when not valid.
+    pub level: Option<Level>,
+    /// The time validated at (RFC 3339, UTC).
+    pub at: String,
     /// One entry per check: name, passed, human sentence.
     pub checks: Vec<(String, bool, String)>,
 }

@@ -106,7 +106,7 @@ pub enum LoadError {
 
 /// Parses with lopdf, turning a panic on hostile input into an error (`certd verify` reads
 /// files from anyone).
-fn load(pdf: &[u8]) -> Result<lopdf::Document, LoadError> {
+pub(crate) fn load(pdf: &[u8]) -> Result<lopdf::Document, LoadError> {
     match std::panic::catch_unwind(|| lopdf::Document::load_mem(pdf)) {
         Ok(Ok(doc)) => Ok(doc),
         Ok(Err(e)) => Err(LoadError::Parse(e)),
@@ -488,9 +488,6 @@ pub(crate) struct Located {
     pub byte_range: Vec<i64>,
     /// The `/Contents` bytes (the CMS blob followed by placeholder zeros).
     pub contents: Vec<u8>,
-    pub sub_filter: Option<String>,
-    pub m: Option<String>,
-    pub field_name: Option<String>,
     /// `/Type /DocTimeStamp` (ISO 32000-2 section 12.8.5) rather than a signature.
     pub doc_timestamp: bool,
 }
@@ -569,24 +566,9 @@ pub(crate) fn signatures(pdf: &[u8]) -> Result<Vec<Located>, ReadError> {
         let Ok(contents) = v.get(b"Contents").and_then(Object::as_str) else {
             continue;
         };
-        let name = |o: &Object| {
-            o.as_name()
-                .ok()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-        };
         found.push(Located {
             byte_range,
             contents: contents.to_vec(),
-            sub_filter: v.get(b"SubFilter").ok().and_then(name),
-            m: v.get(b"M")
-                .and_then(Object::as_str)
-                .ok()
-                .map(|s| String::from_utf8_lossy(s).into_owned()),
-            field_name: d
-                .get(b"T")
-                .and_then(Object::as_str)
-                .ok()
-                .map(|s| String::from_utf8_lossy(s).into_owned()),
             doc_timestamp: v.get(b"Type").and_then(Object::as_name).ok()
                 == Some(b"DocTimeStamp".as_slice()),
         });

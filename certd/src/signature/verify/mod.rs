@@ -5,16 +5,26 @@
 //! timeStamping EKU and the message imprint).
 
 use super::cades::{self, oid, Cms, SignedToken, SigningCertificateV2};
-use super::{pdf, ReadError, VerifyReport};
+use super::dss::{vri_key, Dss, DssError};
+use super::pdf::load;
+use super::{revocation, Level, ReadError, VerifyReport};
 use der::oid::ObjectIdentifier as Oid;
+use der::Decode;
 use der::Encode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
+use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
 pub(super) mod crypto;
-use crypto::{hash_name, issued_by, verify_signature, CryptoError};
+mod path;
+mod revisions;
+#[cfg(test)]
+mod tests;
+
+use crypto::{hash_name, verify_signature, CryptoError};
+use path::{build_path, describe_path, rfc3339, subject, Proof};
+use revisions::SigKind;
 
 /// Why one check failed; the sentence is the report's detail.
 #[derive(Debug, thiserror::Error)]
@@ -100,49 +110,92 @@ enum Failure {
     NoTimeStampingUsage(String),
     #[error("imprint hash algorithm {0} is not supported")]
     ImprintAlgorithm(Oid),
-    #[error("the time-stamp is for another signature value")]
-    OtherSignatureValue,
-    #[error("{subject} is not valid at that time (valid {from} to {to})")]
-    NotValidThen {
-        subject: String,
-        from: x509_cert::time::Time,
-        to: x509_cert::time::Time,
-    },
-    #[error("no trust anchor or embedded CA certificate issued {subject} (issuer {issuer})")]
-    NoIssuer { subject: String, issuer: String },
-    #[error("certification path too long")]
-    PathTooLong,
+    #[error("the time-stamp is for another value than {0}")]
+    OtherImprint(String),
+    #[error("the file holds only document time-stamps, no CAdES signature")]
+    OnlyTimestamps,
+    #[error("{0}")]
+    Revisions(#[from] revisions::RevisionError),
+    #[error(
+        "the signed range ends at byte {end}, which is not the end of a revision \
+         (an incremental update ending in startxref and %%EOF)"
+    )]
+    NotRevisionEnd { end: usize },
+    #[error("{len} bytes after the last revision (from byte {at}) are not an incremental update")]
+    Trailing { len: usize, at: usize },
+    #[error("{0} revisions after the signature: more than certd verify compares")]
+    TooManyRevisions(usize),
+    #[error("revision {n} cannot be read: {why}")]
+    Revision { n: usize, why: String },
+    #[error("modified after signing: {0}")]
+    Modified(String),
+    #[error("the /DSS cannot be read: {0}")]
+    Dss(DssError),
+    #[error("revoked: {0}")]
+    Revoked(String),
+    #[error("{0}")]
+    Path(String),
+    #[error("{0}")]
+    Text(String),
+    #[error("the file holds a time-stamp of {0}, after the validation time")]
+    BeforeTimestamp(String),
 }
 
 /// Collects checks; `valid` only if every one passed.
-#[derive(Default)]
-struct Checks(Vec<(String, bool, String)>);
+struct Checks {
+    at: Duration,
+    list: Vec<(String, bool, String)>,
+}
 
 impl Checks {
+    fn new(at: Duration) -> Checks {
+        Checks {
+            at,
+            list: Vec::new(),
+        }
+    }
+
     fn push(&mut self, name: &str, result: Result<String, Failure>) -> bool {
         let ok = result.is_ok();
         let detail = result.unwrap_or_else(|e| e.to_string());
-        self.0.push((name.into(), ok, detail));
+        self.list.push((name.into(), ok, detail));
         ok
     }
 
+    fn all_passed(&self) -> bool {
+        !self.list.is_empty() && self.list.iter().all(|(_, ok, _)| *ok)
+    }
+
     fn finish(self) -> VerifyReport {
+        self.finish_with(None)
+    }
+
+    fn finish_with(self, level: Option<Level>) -> VerifyReport {
         VerifyReport {
-            valid: !self.0.is_empty() && self.0.iter().all(|(_, ok, _)| *ok),
-            checks: self.0,
+            valid: self.all_passed(),
+            level,
+            at: rfc3339(self.at),
+            checks: self.list,
         }
     }
 }
 
-fn subject(c: &Certificate) -> String {
-    c.tbs_certificate.subject.to_string()
+/// Verifies the last CAdES signature of a signed certificate PDF, every document time-stamp
+/// after it and what each later revision changed, against trust anchors (a PEM bundle of CA
+/// certificates), as a validator would now. See [`verify_pdf_at`].
+pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
+    verify_pdf_at(pdf, anchors_pem, SystemTime::now())
 }
 
-/// Verifies the last signature of a signed certificate PDF against trust anchors (a PEM bundle
-/// of CA certificates). Each check is one entry of the report; nothing is fetched from the
-/// network and revocation is not checked.
-pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
-    let mut checks = Checks::default();
+/// [`verify_pdf`] as a validator would at `at` (past-signature validation, ETSI EN 319 102-1
+/// section 5.6.2.4): each time-stamp is proof of existence at its genTime for everything it
+/// covers, so the signer's chain is checked at the signature time-stamp's time and each
+/// time-stamp's chain at the time of the next one; the latest time-stamp is checked at `at`
+/// (`docs/signature.md`, "Levels and time"). Nothing is fetched from the network: revocation
+/// data comes from the file's `/DSS`.
+pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyReport {
+    let at = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut checks = Checks::new(at);
     let anchors = match Certificate::load_pem_chain(anchors_pem.as_bytes()) {
         Ok(a) if !a.is_empty() => a,
         Ok(_) => {
@@ -163,12 +216,23 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
         )),
     );
 
-    let located = match pdf::locate_last_signature(pdf) {
-        Ok(l) => l,
+    let doc = match load(pdf) {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push("signature field", Err(ReadError::Pdf(e).into()));
+            return checks.finish();
+        }
+    };
+    let sigs = match revisions::signatures(&doc) {
+        Ok(s) => s,
         Err(e) => {
             checks.push("signature field", Err(e.into()));
             return checks.finish();
         }
+    };
+    let Some(located) = sigs.iter().rev().find(|s| s.kind == SigKind::Signature) else {
+        checks.push("signature field", Err(Failure::OnlyTimestamps));
+        return checks.finish();
     };
     checks.push(
         "signature field",
@@ -179,16 +243,28 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
         )),
     );
 
-    let signed = match check_byte_range(pdf, &located.byte_range, &located.contents) {
-        Ok((signed, detail)) => {
-            checks.push("byte range", Ok(detail));
-            signed
-        }
-        Err(e) => {
-            checks.push("byte range", Err(e));
-            return checks.finish();
-        }
-    };
+    let ends = revisions::revision_ends(pdf);
+    let (signed, sig_end) =
+        match check_byte_range(pdf, &located.byte_range, &located.contents, &ends) {
+            Ok((signed, end, detail)) => {
+                checks.push("byte range", Ok(detail));
+                (signed, end)
+            }
+            Err(e) => {
+                checks.push("byte range", Err(e));
+                return checks.finish();
+            }
+        };
+    let last_end = ends.last().copied().unwrap_or(0);
+    if pdf.len() > last_end && !pdf[last_end..].iter().all(u8::is_ascii_whitespace) {
+        checks.push(
+            "byte range",
+            Err(Failure::Trailing {
+                len: pdf.len() - last_end,
+                at: last_end,
+            }),
+        );
+    }
 
     let cms = match Cms::parse(&located.contents) {
         Ok(c) => c,
@@ -209,12 +285,10 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
             cms.certs.len()
         )),
     );
-
     checks.push(
         "PAdES baseline",
         check_profile(&cms, located.sub_filter.as_deref()),
     );
-
     let message: Vec<&[u8]> = signed.to_vec();
     checks.push("message digest", check_message_digest(&cms, &message));
     checks.push(
@@ -231,61 +305,450 @@ pub fn verify_pdf(pdf: &[u8], anchors_pem: &str) -> VerifyReport {
         check_signing_certificate(&cms, &signer_cert),
     );
 
-    // The time-stamp: its time is the reference time for both certification paths.
+    // Later revisions: only validation data, document time-stamps and metadata.
+    let later: Vec<usize> = ends.iter().copied().filter(|e| *e > sig_end).collect();
+    let mut revision_docs: Vec<(usize, lopdf::Document)> = Vec::new();
+    check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_docs);
+
+    // Document time-stamps after the signature, in order.
+    let doc_ts: Vec<&revisions::Sig> = sigs
+        .iter()
+        .filter(|s| s.kind == SigKind::DocTimeStamp && s.end().is_some_and(|e| e > sig_end))
+        .collect();
+    let doc_tokens: Vec<Result<SignedToken, Failure>> = doc_ts
+        .iter()
+        .map(|s| {
+            let len = der_len(&s.contents);
+            SignedToken::parse(&s.contents[..len]).map_err(Failure::TimestampUnreadable)
+        })
+        .collect();
+
+    // Validation data.
+    let dss = match Dss::read(&doc) {
+        Ok(Some(d)) => {
+            checks.push(
+                "validation data",
+                Ok(format!(
+                    "/DSS: {}{}",
+                    d.summary(),
+                    vri_note(&d, located, &doc_ts)
+                )),
+            );
+            d
+        }
+        Ok(None) => {
+            checks.push("validation data", Ok("no /DSS in the file".into()));
+            Dss::default()
+        }
+        Err(e) => {
+            checks.push("validation data", Err(Failure::Dss(e)));
+            Dss::default()
+        }
+    };
+
+    // Every certificate the file carries, for path building.
     let token = match cms.timestamp_token() {
         Ok(Some(t)) => SignedToken::parse(&t).map_err(Failure::TimestampUnreadable),
         Ok(None) => Err(Failure::NoTimestamp),
         Err(e) => Err(e.into()),
     };
-    let (at, at_text) = match &token {
+    let mut pool: Vec<Certificate> = cms.certs.clone();
+    let mut add = |c: &Certificate| {
+        if !pool.contains(c) {
+            pool.push(c.clone());
+        }
+    };
+    for t in token.iter().chain(doc_tokens.iter().flatten()) {
+        t.cms.certs.iter().for_each(&mut add);
+    }
+    for der in &dss.certs {
+        if let Ok(c) = Certificate::from_der(der) {
+            add(&c);
+        }
+    }
+    for der in &dss.ocsps {
+        revocation::ocsp_certs(der).iter().for_each(&mut add);
+    }
+
+    // Time-stamps: TS_0 the signature's, TS_1.. the document ones. Each is checked at the
+    // time of the next (its proof of existence), the latest at `at`.
+    let gen_times: Vec<Option<Duration>> =
+        std::iter::once(token.as_ref().ok().map(|t| t.gen_time.unix))
+            .chain(
+                doc_tokens
+                    .iter()
+                    .map(|t| t.as_ref().ok().map(|t| t.gen_time.unix)),
+            )
+            .collect();
+    let control = |k: usize| -> Duration { gen_times.get(k + 1).map_or(at, |g| g.unwrap_or(at)) };
+    if let Some(Some(latest)) = gen_times.last() {
+        if at < *latest {
+            checks.push(
+                "validation time",
+                Err(Failure::BeforeTimestamp(rfc3339(*latest))),
+            );
+        }
+    }
+
+    let (sig_time, sig_time_text) = match &token {
         Ok(t) => (
             t.gen_time.unix,
             format!("at the time-stamp time {}", t.gen_time.rfc3339),
         ),
-        Err(_) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            (now, "now (no usable time-stamp)".to_string())
-        }
+        Err(_) => (at, format!("at {} (no usable time-stamp)", rfc3339(at))),
     };
-
-    let pool: Vec<Certificate> = cms.certs.clone();
+    let signer_path = build_path(&signer_cert, &pool, &anchors, sig_time);
     checks.push(
         "certificate chain",
-        build_path(&signer_cert, &pool, &anchors, at)
-            .map(|path| format!("{}, all valid {at_text}", describe_path(&path))),
+        signer_path
+            .as_ref()
+            .map(|p| format!("{}, all valid {sig_time_text}", describe_path(p)))
+            .map_err(|e| Failure::Path(e.to_string())),
     );
 
-    match token {
+    let mut renewal: Option<Duration> = None;
+    let mut tsa_path: Option<Vec<&Certificate>> = None;
+    match &token {
         Err(e) => {
-            checks.push("timestamp", Err(e));
+            checks.push("timestamp", Err(Failure::Text(e.to_string())));
         }
-        Ok(token) => check_timestamp(
-            &mut checks,
-            &token,
-            cms.signer.signature.as_bytes(),
-            &anchors,
-            at,
-        ),
+        Ok(token) => {
+            tsa_path = check_token(
+                &mut checks,
+                "timestamp",
+                token,
+                &[cms.signer.signature.as_bytes()],
+                "the signature value",
+                &anchors,
+                &pool,
+                control(0),
+                doc_ts.is_empty(),
+                &mut renewal,
+            );
+        }
     }
-    checks.finish()
+
+    // Revocation: the signer's chain needs data issued after the signature time-stamp.
+    let mut lt = signer_path.is_ok() && tsa_path.is_some();
+    if let Ok(p) = &signer_path {
+        lt &= check_revocation(
+            &mut checks,
+            "revocation (signature)",
+            p,
+            &dss,
+            sig_time,
+            Some(sig_time),
+        );
+    }
+    if let Some(p) = &tsa_path {
+        lt &= check_revocation(
+            &mut checks,
+            "revocation (signature time-stamp)",
+            p,
+            &dss,
+            control(0),
+            None,
+        );
+    }
+
+    // Document time-stamps.
+    let mut lta = !doc_ts.is_empty();
+    for (i, (s, t)) in doc_ts.iter().zip(&doc_tokens).enumerate() {
+        let k = i + 1;
+        let prefix = format!("document time-stamp {k}");
+        let Ok(t) = t else {
+            checks.push(
+                &prefix,
+                Err(Failure::Text(format!(
+                    "the token is unreadable: {}",
+                    t.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+                ))),
+            );
+            lta = false;
+            continue;
+        };
+        let covered = match check_byte_range(pdf, &s.byte_range, &s.contents, &ends) {
+            Ok((covered, end, _)) => {
+                checks.push(
+                    &format!("{prefix} byte range"),
+                    Ok(format!(
+                        "covers revision {} (bytes 0..{end}) except its /Contents hole",
+                        ends.iter().position(|e| *e == end).map_or(0, |p| p + 1)
+                    )),
+                );
+                covered
+            }
+            Err(e) => {
+                checks.push(&format!("{prefix} byte range"), Err(e));
+                lta = false;
+                continue;
+            }
+        };
+        if s.sub_filter.as_deref() != Some("ETSI.RFC3161") {
+            checks.push(&prefix, Err(Failure::SubFilter(s.sub_filter.clone())));
+        }
+        let path = check_token(
+            &mut checks,
+            &prefix,
+            t,
+            &covered,
+            "the signed revision",
+            &anchors,
+            &pool,
+            control(k),
+            k == doc_ts.len(),
+            &mut renewal,
+        );
+        match path {
+            Some(p) => {
+                lta &= check_revocation(
+                    &mut checks,
+                    &format!("revocation ({prefix})"),
+                    &p,
+                    &dss,
+                    control(k),
+                    None,
+                );
+            }
+            None => lta = false,
+        }
+    }
+    // B-LTA needs the B-LT data under the first document time-stamp.
+    if lta && lt {
+        let first_end = doc_ts.first().and_then(|s| s.end()).unwrap_or(0);
+        let covered_dss = revision_docs
+            .iter()
+            .filter(|(end, _)| *end < first_end)
+            .last()
+            .and_then(|(_, d)| Dss::read(d).ok().flatten())
+            .unwrap_or_default();
+        let all_good = |p: &[&Certificate], fresh: Option<Duration>, reference: Duration| {
+            path::prove(p, &covered_dss.ocsps, &covered_dss.crls, reference, fresh)
+                .iter()
+                .all(|c| matches!(c.proof, Proof::Good(_)))
+        };
+        lta = signer_path
+            .as_ref()
+            .is_ok_and(|p| all_good(p, Some(sig_time), sig_time))
+            && tsa_path
+                .as_ref()
+                .is_some_and(|p| all_good(p, None, control(0)));
+    }
+
+    if let Some(expiry) = renewal {
+        checks.push(
+            "renewal",
+            Ok(format!(
+                "renewal needed before {}: after that date the file is valid only if \
+                 `certd certificates renew` added a newer document time-stamp",
+                rfc3339(expiry)
+            )),
+        );
+    }
+
+    let valid = checks.all_passed();
+    let level = if !valid {
+        None
+    } else if lt && lta {
+        Some(Level::Lta)
+    } else if lt {
+        Some(Level::Lt)
+    } else {
+        Some(Level::T)
+    };
+    if let Some(level) = level {
+        let why = match level {
+            Level::Lta => "validation data for every certificate, under a valid document time-stamp",
+            Level::Lt if doc_ts.is_empty() => "validation data for every certificate in /DSS; no document time-stamp",
+            Level::Lt => "validation data for every certificate in /DSS, but not all of it under a valid document time-stamp",
+            _ => "a valid signature time-stamp; /DSS lacks usable, fresh validation data for some certificate",
+        };
+        checks.push("level", Ok(format!("{level}: {why}")));
+    }
+    checks.finish_with(level)
 }
 
-/// Checks that `/ByteRange` is `[0 a b c]` with `b + c` the file length and that the hole
-/// `[a, b)` is exactly the `/Contents` hex string; returns the two signed slices.
+/// The length of the DER value at the start of `bytes` (a `/Contents` string is padded with
+/// zeros after it); all of `bytes` if the header cannot be read.
+fn der_len(bytes: &[u8]) -> usize {
+    der::SliceReader::new(bytes)
+        .ok()
+        .and_then(|mut r| der::Header::decode(&mut r).ok().map(|h| (h, r)))
+        .and_then(|(h, r)| {
+            let header: usize = der::Reader::position(&r).try_into().ok()?;
+            let body: usize = h.length.try_into().ok()?;
+            header.checked_add(body)
+        })
+        .filter(|n| *n <= bytes.len())
+        .unwrap_or(bytes.len())
+}
+
+/// " ; /VRI entries for the signature and 1 document time-stamp(s)".
+fn vri_note(dss: &Dss, sig: &revisions::Sig, doc_ts: &[&revisions::Sig]) -> String {
+    let mut have = Vec::new();
+    if dss.vri.contains_key(&vri_key(&sig.contents)) {
+        have.push("the signature".to_string());
+    }
+    let n = doc_ts
+        .iter()
+        .filter(|s| dss.vri.contains_key(&vri_key(&s.contents)))
+        .count();
+    if n > 0 {
+        have.push(format!("{n} document time-stamp(s)"));
+    }
+    if have.is_empty() {
+        String::new()
+    } else {
+        format!("; /VRI entries for {}", have.join(" and "))
+    }
+}
+
+/// Compares each revision after the signature with the one before it.
+fn check_revisions(
+    checks: &mut Checks,
+    pdf: &[u8],
+    sig_end: usize,
+    later: &[usize],
+    ends: &[usize],
+    docs: &mut Vec<(usize, lopdf::Document)>,
+) {
+    let number = |end: usize| ends.iter().position(|e| *e == end).map_or(0, |p| p + 1);
+    if later.is_empty() {
+        checks.push(
+            "revisions",
+            Ok(format!(
+                "the signature covers the whole file (revision {} of {})",
+                number(sig_end),
+                ends.len()
+            )),
+        );
+        return;
+    }
+    if later.len() > revisions::MAX_REVISIONS {
+        checks.push(
+            "modifications after signing",
+            Err(Failure::TooManyRevisions(later.len())),
+        );
+        return;
+    }
+    let mut previous = match revisions::load_revision(pdf, sig_end) {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push(
+                "modifications after signing",
+                Err(Failure::Revision {
+                    n: number(sig_end),
+                    why: e.to_string(),
+                }),
+            );
+            return;
+        }
+    };
+    let mut found: Vec<String> = Vec::new();
+    let mut did: Vec<String> = Vec::new();
+    docs.push((sig_end, previous.clone()));
+    for end in later {
+        let doc = match revisions::load_revision(pdf, *end) {
+            Ok(d) => d,
+            Err(e) => {
+                found.push(format!("revision {} cannot be read: {e}", number(*end)));
+                break;
+            }
+        };
+        let j = revisions::judge(&previous, &doc);
+        for m in j.modifications {
+            found.push(format!("revision {}: {m}", number(*end)));
+        }
+        did.push(format!(
+            "{}: {}",
+            number(*end),
+            if j.allowed.is_empty() {
+                "nothing".to_string()
+            } else {
+                j.allowed.iter().copied().collect::<Vec<_>>().join(", ")
+            }
+        ));
+        docs.push((*end, doc.clone()));
+        previous = doc;
+    }
+    checks.push(
+        "revisions",
+        Ok(format!(
+            "{} revisions; the signature signs revision {}; later revisions {}",
+            ends.len(),
+            number(sig_end),
+            did.join("; ")
+        )),
+    );
+    checks.push(
+        "modifications after signing",
+        if found.is_empty() {
+            Ok("later revisions only add validation data (/DSS), document time-stamps and document metadata".into())
+        } else {
+            Err(Failure::Modified(found.join("; ")))
+        },
+    );
+}
+
+/// Pushes one check naming the revocation proof of every certificate of `path`; returns
+/// whether all have good, usable data (a revoked certificate fails the check).
+fn check_revocation(
+    checks: &mut Checks,
+    name: &str,
+    path: &[&Certificate],
+    dss: &Dss,
+    reference: Duration,
+    fresh_after: Option<Duration>,
+) -> bool {
+    let proofs = path::prove(path, &dss.ocsps, &dss.crls, reference, fresh_after);
+    let mut parts = Vec::new();
+    let mut all_good = true;
+    let mut revoked = Vec::new();
+    for p in &proofs {
+        match &p.proof {
+            Proof::Good(d) => parts.push(format!("{}: {d}", p.subject)),
+            Proof::Stale(d) => {
+                all_good = false;
+                parts.push(format!("{}: not fresh: {d}", p.subject));
+            }
+            Proof::Missing => {
+                all_good = false;
+                parts.push(format!(
+                    "{}: no usable OCSP response or CRL in /DSS",
+                    p.subject
+                ));
+            }
+            Proof::Revoked(d) => {
+                all_good = false;
+                revoked.push(format!("{}: {d}", p.subject));
+            }
+        }
+    }
+    if !revoked.is_empty() {
+        checks.push(name, Err(Failure::Revoked(revoked.join("; "))));
+    } else {
+        checks.push(name, Ok(parts.join("; ")));
+    }
+    all_good
+}
+
+/// Checks that `/ByteRange` is `[0 a b c]` with `b + c` the end of a revision of the file
+/// (ISO 32000-2 section 12.8.1) and that the hole `[a, b)` is exactly the `/Contents` hex
+/// string; returns the two signed slices and the revision's end.
 fn check_byte_range<'a>(
     pdf: &'a [u8],
     range: &[i64],
     contents: &[u8],
-) -> Result<([&'a [u8]; 2], String), Failure> {
+    ends: &[usize],
+) -> Result<([&'a [u8]; 2], usize, String), Failure> {
     let [0, a, b, c] = *range else {
         return Err(Failure::ByteRangeShape(range.to_vec()));
     };
     let (Ok(a), Ok(b), Ok(c)) = (usize::try_from(a), usize::try_from(b), usize::try_from(c)) else {
         return Err(Failure::ByteRangeNegative(range.to_vec()));
     };
-    if a >= b || b.checked_add(c) != Some(pdf.len()) {
+    let end = b.checked_add(c);
+    if a >= b || end.is_none_or(|e| e > pdf.len()) {
         return Err(Failure::ByteRangeCoverage {
             a,
             b,
@@ -293,6 +756,10 @@ fn check_byte_range<'a>(
             len: pdf.len(),
         });
     }
+    let end = b + c;
+    let Some(number) = ends.iter().position(|e| *e == end) else {
+        return Err(Failure::NotRevisionEnd { end });
+    };
     let hole = &pdf[a..b];
     let hex_ok = hole.len() >= 2
         && hole[0] == b'<'
@@ -301,12 +768,20 @@ fn check_byte_range<'a>(
     if !hex_ok {
         return Err(Failure::Hole { a, b });
     }
-    Ok((
-        [&pdf[..a], &pdf[b..]],
+    let whole = if end == pdf.len() {
+        format!("covers the whole file ({} bytes)", pdf.len())
+    } else {
         format!(
-            "covers the whole file ({} bytes) except the /Contents hole [{a}, {b})",
+            "covers revision {} of {} (bytes 0..{end} of {})",
+            number + 1,
+            ends.len(),
             pdf.len()
-        ),
+        )
+    };
+    Ok((
+        [&pdf[..a], &pdf[b..end]],
+        end,
+        format!("{whole} except the /Contents hole [{a}, {b})"),
     ))
 }
 
@@ -401,16 +876,27 @@ fn check_signing_certificate(cms: &Cms, cert: &Certificate) -> Result<String, Fa
     ))
 }
 
-fn check_timestamp(
+/// Checks a time-stamp token (RFC 3161 section 2.4.2): its own CMS signature, the TSA's
+/// timeStamping extended key usage and path (at `control`, or for the latest time-stamp with
+/// the renewal rule of [`path::build_latest_path`]), and that its imprint is the hash of
+/// `imprinted`. Pushes `<prefix> signature`, `<prefix> certificate`, `<prefix> imprint`;
+/// returns the TSA's path if all passed.
+#[allow(clippy::too_many_arguments)]
+fn check_token<'a>(
     checks: &mut Checks,
-    token: &SignedToken,
-    signature_value: &[u8],
-    anchors: &[Certificate],
-    at: Duration,
-) {
+    prefix: &str,
+    token: &'a SignedToken,
+    imprinted: &[&[u8]],
+    what: &str,
+    anchors: &'a [Certificate],
+    pool: &'a [Certificate],
+    control: Duration,
+    latest: bool,
+    renewal: &mut Option<Duration>,
+) -> Option<Vec<&'a Certificate>> {
     let Some(tsa_cert) = token.signer_cert() else {
-        checks.push("timestamp signature", Err(Failure::NoTsaCert));
-        return;
+        checks.push(&format!("{prefix} signature"), Err(Failure::NoTsaCert));
+        return None;
     };
     // The token's own CMS signature: message-digest over the TSTInfo, content-type
     // id-ct-TSTInfo, signature over the signed attributes (RFC 3161 section 2.4.2).
@@ -432,8 +918,8 @@ fn check_timestamp(
         }
         check_signer_signature(&token.cms, tsa_cert)
     })();
-    checks.push(
-        "timestamp signature",
+    let mut ok = checks.push(
+        &format!("{prefix} signature"),
         token_sig.map(|alg| {
             format!(
                 "the token's {alg} signature verifies with the key of {}",
@@ -448,90 +934,70 @@ fn check_timestamp(
         .ok()
         .flatten()
         .is_some_and(|(_, eku)| eku.0.contains(&oid::KP_TIME_STAMPING));
-    let tsa_path = if eku_ok {
-        build_path(tsa_cert, &token.cms.certs, anchors, at).map(|p| {
-            format!(
-                "{}, valid at the time-stamp time, with the timeStamping extended key usage",
-                describe_path(&p)
-            )
-        })
-    } else {
+    let gen_time = token.gen_time.unix;
+    let path = if !eku_ok {
         Err(Failure::NoTimeStampingUsage(subject(tsa_cert)))
+    } else if latest {
+        path::build_latest_path(tsa_cert, pool, anchors, gen_time, control)
+            .map_err(|e| Failure::Path(e.to_string()))
+            .map(|(p, expired)| {
+                let when = match expired {
+                    Some(exp) => {
+                        *renewal = Some(renewal.map_or(exp, |r| r.min(exp)));
+                        format!(
+                            "valid at the time-stamp time {}; expired at {} (renewal)",
+                            token.gen_time.rfc3339,
+                            rfc3339(control)
+                        )
+                    }
+                    None => format!("valid at {}", rfc3339(control)),
+                };
+                (p, when)
+            })
+    } else {
+        build_path(tsa_cert, pool, anchors, control)
+            .map_err(|e| Failure::Path(e.to_string()))
+            .map(|p| {
+                (
+                    p,
+                    format!(
+                        "valid at {}, when the next time-stamp proves this one existed",
+                        rfc3339(control)
+                    ),
+                )
+            })
     };
-    checks.push("timestamp certificate", tsa_path);
+    let path = match path {
+        Ok((p, when)) => {
+            checks.push(
+                &format!("{prefix} certificate"),
+                Ok(format!(
+                    "{}, {when}, with the timeStamping extended key usage",
+                    describe_path(&p)
+                )),
+            );
+            Some(p)
+        }
+        Err(e) => {
+            checks.push(&format!("{prefix} certificate"), Err(e));
+            ok = false;
+            None
+        }
+    };
 
     let tst = &token.token.tst;
     let imprint = &tst.message_imprint;
     let alg = imprint.hash_algorithm.oid;
-    let imprint_ok = match cades::digest(&alg, &[signature_value]) {
+    let imprint_ok = match cades::digest(&alg, imprinted) {
         None => Err(Failure::ImprintAlgorithm(alg)),
         Some(h) if h == imprint.hashed_message.as_bytes() => Ok(format!(
-            "the time-stamp of {} (serial {}) covers the {} of the signature value",
+            "the time-stamp of {} (serial {}) covers the {} of {what}",
             token.gen_time.rfc3339,
             hex::encode(tst.serial_number.as_bytes()),
             hash_name(&alg)
         )),
-        Some(_) => Err(Failure::OtherSignatureValue),
+        Some(_) => Err(Failure::OtherImprint(what.to_string())),
     };
-    checks.push("timestamp imprint", imprint_ok);
-}
-
-fn describe_path(path: &[&Certificate]) -> String {
-    let names: Vec<String> = path.iter().map(|c| subject(c)).collect();
-    format!("{} (trust anchor)", names.join(" → "))
-}
-
-fn valid_at(cert: &Certificate, at: Duration) -> Result<(), Failure> {
-    let v = &cert.tbs_certificate.validity;
-    if at < v.not_before.to_unix_duration() || at > v.not_after.to_unix_duration() {
-        return Err(Failure::NotValidThen {
-            subject: subject(cert),
-            from: v.not_before,
-            to: v.not_after,
-        });
-    }
-    Ok(())
-}
-
-fn is_ca(cert: &Certificate) -> bool {
-    cert.tbs_certificate
-        .get::<BasicConstraints>()
-        .ok()
-        .flatten()
-        .is_some_and(|(_, bc)| bc.ca)
-}
-
-/// Builds a certification path from `leaf` through CA certificates of `pool` to one of
-/// `anchors`, checking each signature and each validity period at `at`.
-fn build_path<'a>(
-    leaf: &'a Certificate,
-    pool: &'a [Certificate],
-    anchors: &'a [Certificate],
-    at: Duration,
-) -> Result<Vec<&'a Certificate>, Failure> {
-    let mut path = vec![leaf];
-    let mut current = leaf;
-    for _ in 0..8 {
-        valid_at(current, at)?;
-        if anchors.contains(current) {
-            return Ok(path);
-        }
-        if let Some(anchor) = anchors.iter().find(|a| issued_by(current, a)) {
-            valid_at(anchor, at)?;
-            path.push(anchor);
-            return Ok(path);
-        }
-        let Some(next) = pool
-            .iter()
-            .find(|c| !path.contains(c) && is_ca(c) && issued_by(current, c))
-        else {
-            return Err(Failure::NoIssuer {
-                subject: subject(current),
-                issuer: current.tbs_certificate.issuer.to_string(),
-            });
-        };
-        path.push(next);
-        current = next;
-    }
-    Err(Failure::PathTooLong)
+    ok &= checks.push(&format!("{prefix} imprint"), imprint_ok);
+    path.filter(|_| ok)
 }
