@@ -138,6 +138,17 @@ fn leaves_point_at_loopback_ocsp_and_crl_and_revocation_flips_both() {
     let crl = crl_text(&sb, &tmp);
     assert!(crl.contains("No Revoked Certificates"), "{crl}");
 
+    // Bad input to the responders: an undecodable OCSP request gets an OCSP answer
+    // malformedRequest (RFC 6960 4.2.1), not silence; other content types and paths are refused.
+    let (status, ctype, body) =
+        http_post(ocsp_url, "application/ocsp-request", b"garbage").unwrap();
+    assert_eq!((status, ctype.as_str()), (200, "application/ocsp-response"));
+    assert_eq!(body, [0x30, 0x03, 0x0a, 0x01, 0x01]);
+    let (status, _, _) = http_post(ocsp_url, "text/plain", b"x").unwrap();
+    assert_eq!(status, 400);
+    let (status, _, _) = http_get(&crl_url.replace("ca.crl", "nothing")).unwrap();
+    assert_eq!(status, 404);
+
     // Revoking the operator flips OCSP and the CRL at once.
     let serial = sb.pki_revoke("operator");
     assert_eq!(sb.ocsp_status(&operator), OcspAnswer::Revoked);
