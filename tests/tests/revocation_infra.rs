@@ -206,6 +206,12 @@ fn pyhanko_referee_passes_a_genuine_b_lta_offline_and_fails_a_b_t() {
         }
     }
     assert_eq!(r.signatures("future").len(), 2);
+    // Offline "now" holds while the embedded OCSP answers are fresh (nextUpdate: 24 h), not only
+    // in the first minutes (with openssl's 5-minute -nmin this was INDETERMINATE).
+    let (ok, later) = run("date", &["-u", "-d", "+2 hours", "+%FT%TZ"]);
+    assert!(ok, "{later}");
+    let r = referee(&lta, trust, Some(later.trim()), &[]);
+    assert!(r.ok, "two hours later, offline: {}", r.output);
 
     // A B-T file carries no revocation data: offline, the referee cannot validate it.
     let r = referee(&bt, trust, None, &[&after_expiry]);
