@@ -138,6 +138,43 @@ fn leaves_point_at_loopback_ocsp_and_crl_and_revocation_flips_both() {
     let crl = crl_text(&sb, &tmp);
     assert!(crl.contains("No Revoked Certificates"), "{crl}");
 
+    // GET (RFC 6960 appendix A.1), as NSS (pdfsig) asks: the URL-encoded base64 of the request.
+    let req = tmp.join("req.der");
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "ocsp",
+            "-issuer",
+            sb.get("CA_CERT"),
+            "-cert",
+            &operator.to_string_lossy(),
+            "-no_nonce",
+            "-reqout",
+            &req.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let b64 = data_encoding::BASE64.encode(&std::fs::read(&req).unwrap());
+    let path = b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, ctype, body) = http_get(&format!("{ocsp_url}{path}")).expect("OCSP GET");
+    assert_eq!((status, ctype.as_str()), (200, "application/ocsp-response"));
+    let resp = tmp.join("resp.der");
+    std::fs::write(&resp, body).unwrap();
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "ocsp",
+            "-respin",
+            &resp.to_string_lossy(),
+            "-resp_text",
+            "-noverify",
+        ],
+    );
+    assert!(ok && out.contains("Cert Status: good"), "{out}");
+
     // Bad input to the responders: an undecodable OCSP request gets an OCSP answer
     // malformedRequest (RFC 6960 4.2.1), not silence; other content types and paths are refused.
     let (status, ctype, body) =
