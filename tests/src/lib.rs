@@ -830,6 +830,35 @@ pub fn referee(file: &Path, trust: &str, at: Option<&str>, futures: &[&str]) -> 
     }
 }
 
+/// `pyhanko sign adesverify --trust TRUST --trust-replace --validation-time T FILE` (the CLI the
+/// issue names). `T` must be given when the responders are stopped: without it pyHanko validates
+/// in "now" mode, fails to fetch and judges UNTRUSTED despite the DSS (docs/sandbox.md).
+/// Returns (judged TRUSTED and exit 0, output).
+pub fn pyhanko_adesverify(file: &Path, trust: &str, validation_time: &str) -> (bool, String) {
+    let (ok, out) = run(
+        PYHANKO,
+        &[
+            "sign",
+            "adesverify",
+            "--trust",
+            trust,
+            "--trust-replace",
+            "--validation-time",
+            validation_time,
+            &file.to_string_lossy(),
+        ],
+    );
+    let trusted = out.lines().any(|l| l.contains(":INTACT:TRUSTED"));
+    (ok && trusted, out)
+}
+
+/// The current time as ISO 8601 with zone (for `--validation-time`).
+pub fn now_iso() -> String {
+    let (ok, out) = run("date", &["-u", "+%FT%T+00:00"]);
+    assert!(ok, "date: {out}");
+    out.trim().to_string()
+}
+
 /// An ISO date `years` years from today (UTC), for future validations.
 pub fn years_from_now(years: u32) -> String {
     let (ok, out) = run("date", &["-u", "-d", &format!("+{years} years"), "+%F"]);

@@ -3,7 +3,8 @@
 //! as referee of a B-LTA file with every online service stopped (docs/sandbox.md, issue 14).
 
 use certmail_e2e::{
-    http_get, http_post, pyhanko_sign, referee, run, years_from_now, OcspAnswer, Sandbox,
+    http_get, http_post, now_iso, pyhanko_adesverify, pyhanko_sign, referee, run, years_from_now,
+    OcspAnswer, Sandbox,
 };
 use std::path::{Path, PathBuf};
 
@@ -249,6 +250,9 @@ fn pyhanko_referee_passes_a_genuine_b_lta_offline_and_fails_a_b_t() {
     assert!(ok, "{later}");
     let r = referee(&lta, trust, Some(later.trim()), &[]);
     assert!(r.ok, "two hours later, offline: {}", r.output);
+    // pyHanko's own CLI agrees, offline (point-in-time mode: see pyhanko_adesverify).
+    let (ok, out) = pyhanko_adesverify(&lta, trust, &now_iso());
+    assert!(ok, "pyhanko sign adesverify: {out}");
 
     // A B-T file carries no revocation data: offline, the referee cannot validate it.
     let r = referee(&bt, trust, None, &[&after_expiry]);
