@@ -6,8 +6,9 @@ pub mod build;
 pub mod evidence_file;
 pub mod issue;
 pub mod render;
+pub mod renew;
 
-pub use issue::{issue, IssueError, Issued};
+pub use issue::{issue, Certifier, IssueError, Issued};
 
 use serde::Serialize;
 

@@ -80,14 +80,20 @@ pub enum Command {
     /// Verify a certificate PDF file (no configuration needed).
     ///
     /// Checks the signature over the byte range, the chain to the trust anchors, the
-    /// timestamp token and its imprint, and the embedded evidence hashes. Exit 0 when valid,
-    /// 1 when not.
+    /// timestamp token and its imprint, every later revision (only validation data and
+    /// document time-stamps may follow the signature), the revocation data in /DSS and each
+    /// document time-stamp, offline, and prints the PAdES level reached (B-T, B-LT, B-LTA).
+    /// Exit 0 when valid, 1 when not.
     Verify {
         /// The certificate PDF.
         file: PathBuf,
         /// PEM bundle of trust anchors (operator CA and TSA CA).
         #[arg(long)]
         trust: PathBuf,
+        /// Validate as a validator would at this time (RFC 3339 date or date-time; default
+        /// now), e.g. `--at 2036-01-01` to see whether the file still proves its signature then.
+        #[arg(long, value_parser = parse::at_time)]
+        at: Option<std::time::SystemTime>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -338,6 +344,26 @@ pub enum CertificatesCmd {
         /// PEM bundle of trust anchors (operator CA and TSA CA).
         #[arg(long)]
         trust: PathBuf,
+        /// Validate as a validator would at this time (RFC 3339 date or date-time; default
+        /// now), e.g. `--at 2036-01-01` to see whether the file still proves its signature then.
+        #[arg(long, value_parser = parse::at_time)]
+        at: Option<std::time::SystemTime>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew the archive time-stamp of stored certificates (PAdES B-LTA).
+    ///
+    /// Every certificate whose newest time-stamp's TSA certificate expires within --before
+    /// gets fresh validation data and a new document time-stamp, stored as a new version (the
+    /// earlier bytes are kept). Exit 1 if any could not be renewed.
+    Renew {
+        /// Horizon: renew what expires within this time (e.g. 1y, 90days).
+        #[arg(long, default_value = "1y", value_parser = parse::duration)]
+        before: u64,
+        /// At most this many certificates in this run.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -401,9 +427,12 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     // Commands that need neither configuration nor database come first, so that a recipient
     // of a certificate, or a packager generating man pages, can run them anywhere.
     match cli.command {
-        Command::Verify { file, trust, json } => {
-            return certificates::verify_file(&file, &trust, json)
-        }
+        Command::Verify {
+            file,
+            trust,
+            at,
+            json,
+        } => return certificates::verify_file(&file, &trust, at, json),
         Command::Certificates(CertificatesCmd::Token {
             file,
             token,
@@ -421,6 +450,11 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     match cli.command {
         Command::Customers(c) => customers::run(&mut store, c).map(|()| true),
         Command::Contracts(c) => contracts::run(&store, c),
+        Command::Certificates(CertificatesCmd::Renew {
+            before,
+            limit,
+            json,
+        }) => certificates::renew(&config, store, before, limit, json),
         Command::Certificates(c) => certificates::run(&mut store, c),
         Command::Status {
             stuck_after,

@@ -243,3 +243,56 @@ mod tests {
         assert!(state("done").is_err());
     }
 }
+
+/// A `--at` value that is no RFC 3339 date or date-time.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 date or date-time (e.g. 2036-01-01 or 2036-01-01T12:00:00Z)")]
+pub struct BadTime(String);
+
+/// An RFC 3339 date (midnight UTC) or date-time with `Z` or a numeric offset (RFC 3339
+/// section 5.6), for `certd verify --at`.
+pub fn at_time(s: &str) -> Result<SystemTime, BadTime> {
+    let bad = || BadTime(s.to_string());
+    let t = s.trim();
+    if t.len() == 10 {
+        return humantime::parse_rfc3339(&format!("{t}T00:00:00Z")).map_err(|_| bad());
+    }
+    // A numeric offset: the time is local to it, so UTC is the time minus the offset.
+    let (base, offset) = match t
+        .len()
+        .checked_sub(6)
+        .and_then(|i| t.get(i..).map(|o| (i, o)))
+    {
+        Some((i, o))
+            if (o.starts_with('+') || o.starts_with('-'))
+                && o.as_bytes().get(3) == Some(&b':')
+                && !t[..i].ends_with(['Z', 'z']) =>
+        {
+            let h: u64 = o[1..3].parse().map_err(|_| bad())?;
+            let m: u64 = o[4..6].parse().map_err(|_| bad())?;
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
+            let secs = Duration::from_secs(h * 3600 + m * 60);
+            (
+                &t[..i],
+                if o.starts_with('-') {
+                    (true, secs)
+                } else {
+                    (false, secs)
+                },
+            )
+        }
+        _ => (t, (false, Duration::ZERO)),
+    };
+    let local =
+        humantime::parse_rfc3339_weak(base.trim_end_matches(['Z', 'z'])).map_err(|_| bad())?;
+    let (west, d) = offset;
+    if west {
+        local.checked_add(d)
+    } else {
+        local.checked_sub(d)
+    }
+    .filter(|t| *t >= UNIX_EPOCH)
+    .ok_or_else(bad)
+}

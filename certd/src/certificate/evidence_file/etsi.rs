@@ -90,7 +90,8 @@ pub enum NoEvent {
     ToParties,
     /// `sms_dlr`: the SMS gateway's report on an SMS.
     GatewayReport,
-    /// `certificate_issued`, `certificate_resend`: about this evidence itself.
+    /// `certificate_issued`, `certificate_resend`, `certificate_renewed`: about this evidence
+    /// itself.
     Certificate,
     /// A kind written by a newer release.
     UnknownKind,
@@ -212,9 +213,9 @@ pub fn mapping(data: &EventData) -> Mapping {
         EventData::MailSent(job, _) | EventData::SmsSent(job, _) => sent(*job),
         EventData::Failed(job, _) => failed(*job),
         EventData::SmsDlr(_) => Mapping::None(NoEvent::GatewayReport),
-        EventData::CertificateIssued(_) | EventData::CertificateResend(_) => {
-            Mapping::None(NoEvent::Certificate)
-        }
+        EventData::CertificateIssued(_)
+        | EventData::CertificateResend(_)
+        | EventData::CertificateRenewed(_) => Mapping::None(NoEvent::Certificate),
         EventData::Other { .. } => Mapping::None(NoEvent::UnknownKind),
     }
 }

@@ -296,6 +296,7 @@ fn details(data: &EventData, all: &[Party]) -> (Vec<Party>, Vec<Reason>, Vec<Par
         EventData::SmsDlr(d) => (one(&d.to), Vec::new(), Vec::new()),
         EventData::CertificateIssued(_)
         | EventData::CertificateResend(_)
+        | EventData::CertificateRenewed(_)
         | EventData::Other { .. } => (Vec::new(), Vec::new(), Vec::new()),
     }
 }
