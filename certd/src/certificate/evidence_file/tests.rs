@@ -5,9 +5,9 @@
 use super::*;
 use crate::certificate::evidence_file::etsi::{mapping, ErdsEvent, Mapping, NoEvent};
 use crate::evidence::event::{
-    Applied, Arrival, Bounce, CertificateIssued, CertificateResend, Deadline, DlrFailure,
-    DsnBounce, EmailReply, Failed, MailSent, Refused, Reply, Requested, SmsDlr, SmsReply, SmsSent,
-    Submitted,
+    Applied, Arrival, Bounce, CertificateIssued, CertificateRenewed, CertificateResend, Deadline,
+    DlrFailure, DsnBounce, EmailReply, Failed, MailSent, Refused, Reply, Requested, SmsDlr,
+    SmsReply, SmsSent, Submitted,
 };
 use crate::evidence::{Decision, JobKind, Standing};
 use crate::lifecycle::{self, Contract, Event, Policy};
@@ -857,6 +857,13 @@ fn every_transition_of_the_lifecycle_has_an_event_code_or_a_reason() {
             to: Vec::new(),
             keys: Vec::new(),
             by: "admin".into(),
+        }),
+        EventData::CertificateRenewed(CertificateRenewed {
+            version: 2,
+            sha256: "00".repeat(32),
+            size: 1,
+            timestamp: None,
+            renew_by: Instant::from_unix_secs(100),
         }),
         EventData::Other {
             kind: "from_the_future".into(),
