@@ -518,8 +518,7 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
         let first_end = doc_ts.first().and_then(|s| s.end()).unwrap_or(0);
         let covered_dss = revision_docs
             .iter()
-            .filter(|(end, _)| *end < first_end)
-            .last()
+            .rfind(|(end, _)| *end <= first_end)
             .and_then(|(_, d)| Dss::read(d).ok().flatten())
             .unwrap_or_default();
         let all_good = |p: &[&Certificate], fresh: Option<Duration>, reference: Duration| {

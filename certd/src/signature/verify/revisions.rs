@@ -205,11 +205,9 @@ fn reachable(doc: &Document, start: &Object, into: &mut HashSet<ObjectId>) {
             return;
         }
         match o {
-            Object::Reference(id) => {
-                if into.insert(*id) {
-                    if let Ok(obj) = doc.get_object(*id) {
-                        stack.push(obj);
-                    }
+            Object::Reference(id) if into.insert(*id) => {
+                if let Ok(obj) = doc.get_object(*id) {
+                    stack.push(obj);
                 }
             }
             Object::Array(a) => stack.extend(a.iter()),
