@@ -658,6 +658,13 @@ fn check_revisions(
         for m in j.modifications {
             found.push(format!("revision {}: {m}", number(*end)));
         }
+        if j.more > 0 {
+            found.push(format!(
+                "revision {}: {} more changed object(s) not examined",
+                number(*end),
+                j.more
+            ));
+        }
         did.push(format!(
             "{}: {}",
             number(*end),
