@@ -255,7 +255,7 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
                 return checks.finish();
             }
         };
-    let last_end = ends.last().copied().unwrap_or(0);
+    let last_end = ends.last().copied().unwrap_or(0).max(sig_end);
     if pdf.len() > last_end && !pdf[last_end..].iter().all(u8::is_ascii_whitespace) {
         checks.push(
             "byte range",
@@ -763,8 +763,11 @@ fn check_byte_range<'a>(
         });
     }
     let end = b + c;
-    let Some(number) = ends.iter().position(|e| *e == end) else {
-        return Err(Failure::NotRevisionEnd { end });
+    // A signature over the whole file needs no recognisable revision end (as before B-LT).
+    let number = match ends.iter().position(|e| *e == end) {
+        Some(n) => n,
+        None if end == pdf.len() => ends.len(),
+        None => return Err(Failure::NotRevisionEnd { end }),
     };
     let hole = &pdf[a..b];
     let hex_ok = hole.len() >= 2
