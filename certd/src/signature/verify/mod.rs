@@ -92,7 +92,7 @@ enum Failure {
     OtherCertificate(String),
     #[error("signing-certificate-v2 issuer/serial do not match the signer certificate")]
     IssuerSerial,
-    #[error("the signature time-stamp is unreadable: {0}")]
+    #[error("the time-stamp token is unreadable: {0}")]
     TimestampUnreadable(ReadError),
     #[error("the signature has no time-stamp (PAdES B-T requires one)")]
     NoTimestamp,
@@ -133,10 +133,8 @@ enum Failure {
     Dss(DssError),
     #[error("revoked: {0}")]
     Revoked(String),
-    #[error("{0}")]
-    Path(String),
-    #[error("{0}")]
-    Text(String),
+    #[error(transparent)]
+    Path(#[from] path::PathError),
     #[error("the file holds a time-stamp of {0}, after the validation time")]
     BeforeTimestamp(String),
 }
@@ -160,6 +158,11 @@ impl Checks {
         let detail = result.unwrap_or_else(|e| e.to_string());
         self.list.push((name.into(), ok, detail));
         ok
+    }
+
+    /// Records a failure that is shared with other checks (hence borrowed).
+    fn fail(&mut self, name: &str, e: &dyn std::fmt::Display) {
+        self.list.push((name.into(), false, e.to_string()));
     }
 
     fn all_passed(&self) -> bool {
@@ -398,19 +401,21 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
         Err(_) => (at, format!("at {} (no usable time-stamp)", rfc3339(at))),
     };
     let signer_path = build_path(&signer_cert, &pool, &anchors, sig_time);
-    checks.push(
-        "certificate chain",
-        signer_path
-            .as_ref()
-            .map(|p| format!("{}, all valid {sig_time_text}", describe_path(p)))
-            .map_err(|e| Failure::Path(e.to_string())),
-    );
+    match &signer_path {
+        Ok(p) => {
+            checks.push(
+                "certificate chain",
+                Ok(format!("{}, all valid {sig_time_text}", describe_path(p))),
+            );
+        }
+        Err(e) => checks.fail("certificate chain", e),
+    }
 
     let mut renewal: Option<Duration> = None;
     let mut tsa_path: Option<Vec<&Certificate>> = None;
     match &token {
         Err(e) => {
-            checks.push("timestamp", Err(Failure::Text(e.to_string())));
+            checks.fail("timestamp", e);
         }
         Ok(token) => {
             tsa_path = check_token(
@@ -456,16 +461,13 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
     for (i, (s, t)) in doc_ts.iter().zip(&doc_tokens).enumerate() {
         let k = i + 1;
         let prefix = format!("document time-stamp {k}");
-        let Ok(t) = t else {
-            checks.push(
-                &prefix,
-                Err(Failure::Text(format!(
-                    "the token is unreadable: {}",
-                    t.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
-                ))),
-            );
-            lta = false;
-            continue;
+        let t = match t {
+            Ok(t) => t,
+            Err(e) => {
+                checks.fail(&prefix, e);
+                lta = false;
+                continue;
+            }
         };
         let covered = match check_byte_range(pdf, &s.byte_range, &s.contents, &ends) {
             Ok((covered, end, _)) => {
@@ -948,7 +950,7 @@ fn check_token<'a>(
         Err(Failure::NoTimeStampingUsage(subject(tsa_cert)))
     } else if latest {
         path::build_latest_path(tsa_cert, pool, anchors, gen_time, control)
-            .map_err(|e| Failure::Path(e.to_string()))
+            .map_err(Failure::Path)
             .map(|(p, expired)| {
                 let when = match expired {
                     Some(exp) => {
@@ -965,7 +967,7 @@ fn check_token<'a>(
             })
     } else {
         build_path(tsa_cert, pool, anchors, control)
-            .map_err(|e| Failure::Path(e.to_string()))
+            .map_err(Failure::Path)
             .map(|p| {
                 (
                     p,
