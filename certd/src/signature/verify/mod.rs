@@ -310,8 +310,8 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
 
     // Later revisions: only validation data, document time-stamps and metadata.
     let later: Vec<usize> = ends.iter().copied().filter(|e| *e > sig_end).collect();
-    let mut revision_docs: Vec<(usize, lopdf::Document)> = Vec::new();
-    check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_docs);
+    let mut revision_dss: Vec<(usize, Option<Dss>)> = Vec::new();
+    check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_dss);
 
     // Document time-stamps after the signature, in order.
     let doc_ts: Vec<&revisions::Sig> = sigs
@@ -518,10 +518,10 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
     // B-LTA needs the B-LT data under the first document time-stamp.
     if lta && lt {
         let first_end = doc_ts.first().and_then(|s| s.end()).unwrap_or(0);
-        let covered_dss = revision_docs
+        let covered_dss = revision_dss
             .iter()
             .rfind(|(end, _)| *end <= first_end)
-            .and_then(|(_, d)| Dss::read(d).ok().flatten())
+            .and_then(|(_, d)| d.clone())
             .unwrap_or_default();
         let all_good = |p: &[&Certificate], fresh: Option<Duration>, reference: Duration| {
             path::prove(p, &covered_dss.ocsps, &covered_dss.crls, reference, fresh)
@@ -604,14 +604,15 @@ fn vri_note(dss: &Dss, sig: &revisions::Sig, doc_ts: &[&revisions::Sig]) -> Stri
     }
 }
 
-/// Compares each revision after the signature with the one before it.
+/// Compares each revision after the signature with the one before it; collects the `/DSS` of
+/// each (for B-LTA: the data under the first document time-stamp).
 fn check_revisions(
     checks: &mut Checks,
     pdf: &[u8],
     sig_end: usize,
     later: &[usize],
     ends: &[usize],
-    docs: &mut Vec<(usize, lopdf::Document)>,
+    dss: &mut Vec<(usize, Option<Dss>)>,
 ) {
     let number = |end: usize| ends.iter().position(|e| *e == end).map_or(0, |p| p + 1);
     if later.is_empty() {
@@ -647,7 +648,7 @@ fn check_revisions(
     };
     let mut found: Vec<String> = Vec::new();
     let mut did: Vec<String> = Vec::new();
-    docs.push((sig_end, previous.clone()));
+    dss.push((sig_end, Dss::read(&previous).ok().flatten()));
     for end in later {
         let doc = match revisions::load_revision(pdf, *end) {
             Ok(d) => d,
@@ -676,7 +677,7 @@ fn check_revisions(
                 j.allowed.iter().copied().collect::<Vec<_>>().join(", ")
             }
         ));
-        docs.push((*end, doc.clone()));
+        dss.push((*end, Dss::read(&doc).ok().flatten()));
         previous = doc;
     }
     checks.push(
