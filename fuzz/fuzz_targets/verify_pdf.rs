@@ -1,26 +1,33 @@
-//! `certd verify FILE` reads PDFs from anyone: any bytes must give a report, never a panic,
-//! and a report of VALID only for one of the signed seeds changed at most inside its
-//! `/Contents` hole (the only bytes a PAdES signature leaves unsigned).
+//! `certd verify FILE` reads PDFs from anyone: any bytes must give a report, never a panic
+//! (the revision reader, `/DSS`, OCSP and CRL parsers included: the B-LTA seed carries all of
+//! them), and a report of VALID only when some signed revision of a seed is intact outside its
+//! `/Contents` hole (the only bytes a PAdES signature leaves unsigned; what follows a signed
+//! revision is judged by the revision rules, which only admit validation data and metadata).
 #![no_main]
 
 use certd::signature::verify_pdf;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-/// The test root that issued the seeds' signer and TSA certificates
-/// (`fuzz/seeds/verify_pdf/README.md` says how they were made).
-const ANCHORS: &str = include_str!("../fixtures/verify_pdf-root.pem");
+/// The test roots that issued the seeds' signer and TSA certificates
+/// (`fuzz/seeds/verify_pdf/README.md` says how they were made; the B-LTA seed is
+/// `certd/tests/fixtures/pades-ltv/blta.pdf`, made by `generate.py` there).
+const ANCHORS: &str = concat!(
+    include_str!("../fixtures/verify_pdf-root.pem"),
+    include_str!("../../certd/tests/fixtures/pades-ltv/root.pem"),
+);
 
-const SIGNED: [&[u8]; 3] = [
+const SIGNED: [&[u8]; 4] = [
     include_bytes!("../seeds/verify_pdf/p256.pdf"),
     include_bytes!("../seeds/verify_pdf/rsa.pdf"),
     include_bytes!("../seeds/verify_pdf/xref-stream.pdf"),
+    include_bytes!("../seeds/verify_pdf/blta.pdf"),
 ];
 
-/// A signed seed and its unsigned hole `[a, b)`, read from its `/ByteRange [0 a b c]`.
+/// A signed seed and the `/ByteRange [0 a b c]` of each signature or time-stamp in it.
 struct Signed {
     bytes: &'static [u8],
-    hole: (usize, usize),
+    ranges: Vec<[usize; 3]>,
 }
 
 fn signed() -> &'static [Signed] {
@@ -29,36 +36,40 @@ fn signed() -> &'static [Signed] {
         SIGNED
             .iter()
             .map(|bytes| {
-                let at = bytes
+                let ranges: Vec<[usize; 3]> = bytes
                     .windows(12)
-                    .rposition(|w| w == b"/ByteRange [")
-                    .expect("seed has a /ByteRange");
-                let text = String::from_utf8_lossy(&bytes[at + 12..at + 60]);
-                let n: Vec<usize> = text
-                    .split(']')
-                    .next()
-                    .expect("split")
-                    .split_whitespace()
-                    .map(|x| x.parse().expect("number"))
+                    .enumerate()
+                    .filter(|(_, w)| *w == b"/ByteRange [")
+                    .map(|(at, _)| {
+                        let text = String::from_utf8_lossy(&bytes[at + 12..at + 60]);
+                        let n: Vec<usize> = text
+                            .split(']')
+                            .next()
+                            .expect("split")
+                            .split_whitespace()
+                            .map(|x| x.parse().expect("number"))
+                            .collect();
+                        assert_eq!(n.len(), 4, "seed /ByteRange");
+                        [n[1], n[2], n[3]]
+                    })
                     .collect();
-                assert_eq!(n.len(), 4, "seed /ByteRange");
+                assert!(!ranges.is_empty(), "seed has a /ByteRange");
                 assert!(
                     verify_pdf(bytes, ANCHORS).valid,
                     "the seed must verify, or the invariant below tests nothing"
                 );
-                Signed {
-                    bytes,
-                    hole: (n[1], n[2]),
-                }
+                Signed { bytes, ranges }
             })
             .collect()
     })
 }
 
-/// `pdf` is `s` with at most its hole changed.
-fn same_outside_hole(pdf: &[u8], s: &Signed) -> bool {
-    let (a, b) = s.hole;
-    pdf.len() == s.bytes.len() && pdf[..a] == s.bytes[..a] && pdf[b..] == s.bytes[b..]
+/// `pdf` holds a signed revision of `s` unchanged outside its hole.
+fn keeps_a_signed_revision(pdf: &[u8], s: &Signed) -> bool {
+    s.ranges.iter().any(|&[a, b, c]| {
+        let end = b + c;
+        pdf.len() >= end && pdf[..a] == s.bytes[..a] && pdf[b..end] == s.bytes[b..end]
+    })
 }
 
 fuzz_target!(|pdf: &[u8]| {
@@ -67,7 +78,7 @@ fuzz_target!(|pdf: &[u8]| {
     assert!(!report.checks.is_empty());
     if report.valid {
         assert!(
-            seeds.iter().any(|s| same_outside_hole(pdf, s)),
+            seeds.iter().any(|s| keeps_a_signed_revision(pdf, s)),
             "VALID for bytes that no seed signed: {:#?}",
             report.checks
         );

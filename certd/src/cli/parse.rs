@@ -158,6 +158,39 @@ fn instant(s: &str) -> Result<(SystemTime, bool), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn at_time_reads_rfc3339_dates_and_offsets() {
+        use super::at_time;
+        let t = |s: &str| {
+            at_time(s)
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(t("2036-01-01").as_deref(), Ok("2036-01-01T00:00:00Z"));
+        assert_eq!(
+            t("2036-01-01T12:30:00Z").as_deref(),
+            Ok("2036-01-01T12:30:00Z")
+        );
+        assert_eq!(
+            t("2036-01-01T12:30:00+02:00").as_deref(),
+            Ok("2036-01-01T10:30:00Z")
+        );
+        assert_eq!(
+            t("2036-01-01T12:30:00-05:30").as_deref(),
+            Ok("2036-01-01T18:00:00Z")
+        );
+        for bad in [
+            "",
+            "2036",
+            "2036-13-01",
+            "tomorrow",
+            "2036-01-01T25:00:00Z",
+            "2036-01-01T12:00:00+24:00",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
     use super::*;
 
     #[test]

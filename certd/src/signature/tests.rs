@@ -345,6 +345,8 @@ fn assert_valid(pdf: &[u8]) {
     }
     assert!(report.valid, "verify_pdf: {report:#?}");
     assert!(report.checks.len() >= 11, "{report:#?}");
+    // certmail signs B-T; the levels above need /DSS and a document time-stamp.
+    assert_eq!(report.level, Some(super::Level::T), "{report:#?}");
 }
 
 /// Flips one byte of the page content ("Hello" → "Jello"), inside the signed range.

@@ -92,7 +92,7 @@ enum Failure {
     OtherCertificate(String),
     #[error("signing-certificate-v2 issuer/serial do not match the signer certificate")]
     IssuerSerial,
-    #[error("the signature time-stamp is unreadable: {0}")]
+    #[error("the time-stamp token is unreadable: {0}")]
     TimestampUnreadable(ReadError),
     #[error("the signature has no time-stamp (PAdES B-T requires one)")]
     NoTimestamp,
@@ -133,10 +133,8 @@ enum Failure {
     Dss(DssError),
     #[error("revoked: {0}")]
     Revoked(String),
-    #[error("{0}")]
-    Path(String),
-    #[error("{0}")]
-    Text(String),
+    #[error(transparent)]
+    Path(#[from] path::PathError),
     #[error("the file holds a time-stamp of {0}, after the validation time")]
     BeforeTimestamp(String),
 }
@@ -160,6 +158,11 @@ impl Checks {
         let detail = result.unwrap_or_else(|e| e.to_string());
         self.list.push((name.into(), ok, detail));
         ok
+    }
+
+    /// Records a failure that is shared with other checks (hence borrowed).
+    fn fail(&mut self, name: &str, e: &dyn std::fmt::Display) {
+        self.list.push((name.into(), false, e.to_string()));
     }
 
     fn all_passed(&self) -> bool {
@@ -255,7 +258,7 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
                 return checks.finish();
             }
         };
-    let last_end = ends.last().copied().unwrap_or(0);
+    let last_end = ends.last().copied().unwrap_or(0).max(sig_end);
     if pdf.len() > last_end && !pdf[last_end..].iter().all(u8::is_ascii_whitespace) {
         checks.push(
             "byte range",
@@ -307,8 +310,8 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
 
     // Later revisions: only validation data, document time-stamps and metadata.
     let later: Vec<usize> = ends.iter().copied().filter(|e| *e > sig_end).collect();
-    let mut revision_docs: Vec<(usize, lopdf::Document)> = Vec::new();
-    check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_docs);
+    let mut revision_dss: Vec<(usize, Option<Dss>)> = Vec::new();
+    check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_dss);
 
     // Document time-stamps after the signature, in order.
     let doc_ts: Vec<&revisions::Sig> = sigs
@@ -398,19 +401,21 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
         Err(_) => (at, format!("at {} (no usable time-stamp)", rfc3339(at))),
     };
     let signer_path = build_path(&signer_cert, &pool, &anchors, sig_time);
-    checks.push(
-        "certificate chain",
-        signer_path
-            .as_ref()
-            .map(|p| format!("{}, all valid {sig_time_text}", describe_path(p)))
-            .map_err(|e| Failure::Path(e.to_string())),
-    );
+    match &signer_path {
+        Ok(p) => {
+            checks.push(
+                "certificate chain",
+                Ok(format!("{}, all valid {sig_time_text}", describe_path(p))),
+            );
+        }
+        Err(e) => checks.fail("certificate chain", e),
+    }
 
     let mut renewal: Option<Duration> = None;
     let mut tsa_path: Option<Vec<&Certificate>> = None;
     match &token {
         Err(e) => {
-            checks.push("timestamp", Err(Failure::Text(e.to_string())));
+            checks.fail("timestamp", e);
         }
         Ok(token) => {
             tsa_path = check_token(
@@ -456,16 +461,13 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
     for (i, (s, t)) in doc_ts.iter().zip(&doc_tokens).enumerate() {
         let k = i + 1;
         let prefix = format!("document time-stamp {k}");
-        let Ok(t) = t else {
-            checks.push(
-                &prefix,
-                Err(Failure::Text(format!(
-                    "the token is unreadable: {}",
-                    t.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
-                ))),
-            );
-            lta = false;
-            continue;
+        let t = match t {
+            Ok(t) => t,
+            Err(e) => {
+                checks.fail(&prefix, e);
+                lta = false;
+                continue;
+            }
         };
         let covered = match check_byte_range(pdf, &s.byte_range, &s.contents, &ends) {
             Ok((covered, end, _)) => {
@@ -516,11 +518,10 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
     // B-LTA needs the B-LT data under the first document time-stamp.
     if lta && lt {
         let first_end = doc_ts.first().and_then(|s| s.end()).unwrap_or(0);
-        let covered_dss = revision_docs
+        let covered_dss = revision_dss
             .iter()
-            .filter(|(end, _)| *end < first_end)
-            .last()
-            .and_then(|(_, d)| Dss::read(d).ok().flatten())
+            .rfind(|(end, _)| *end <= first_end)
+            .and_then(|(_, d)| d.clone())
             .unwrap_or_default();
         let all_good = |p: &[&Certificate], fresh: Option<Duration>, reference: Duration| {
             path::prove(p, &covered_dss.ocsps, &covered_dss.crls, reference, fresh)
@@ -603,14 +604,15 @@ fn vri_note(dss: &Dss, sig: &revisions::Sig, doc_ts: &[&revisions::Sig]) -> Stri
     }
 }
 
-/// Compares each revision after the signature with the one before it.
+/// Compares each revision after the signature with the one before it; collects the `/DSS` of
+/// each (for B-LTA: the data under the first document time-stamp).
 fn check_revisions(
     checks: &mut Checks,
     pdf: &[u8],
     sig_end: usize,
     later: &[usize],
     ends: &[usize],
-    docs: &mut Vec<(usize, lopdf::Document)>,
+    dss: &mut Vec<(usize, Option<Dss>)>,
 ) {
     let number = |end: usize| ends.iter().position(|e| *e == end).map_or(0, |p| p + 1);
     if later.is_empty() {
@@ -646,7 +648,7 @@ fn check_revisions(
     };
     let mut found: Vec<String> = Vec::new();
     let mut did: Vec<String> = Vec::new();
-    docs.push((sig_end, previous.clone()));
+    dss.push((sig_end, Dss::read(&previous).ok().flatten()));
     for end in later {
         let doc = match revisions::load_revision(pdf, *end) {
             Ok(d) => d,
@@ -659,6 +661,13 @@ fn check_revisions(
         for m in j.modifications {
             found.push(format!("revision {}: {m}", number(*end)));
         }
+        if j.more > 0 {
+            found.push(format!(
+                "revision {}: {} more changed object(s) not examined",
+                number(*end),
+                j.more
+            ));
+        }
         did.push(format!(
             "{}: {}",
             number(*end),
@@ -668,7 +677,7 @@ fn check_revisions(
                 j.allowed.iter().copied().collect::<Vec<_>>().join(", ")
             }
         ));
-        docs.push((*end, doc.clone()));
+        dss.push((*end, Dss::read(&doc).ok().flatten()));
         previous = doc;
     }
     checks.push(
@@ -757,8 +766,11 @@ fn check_byte_range<'a>(
         });
     }
     let end = b + c;
-    let Some(number) = ends.iter().position(|e| *e == end) else {
-        return Err(Failure::NotRevisionEnd { end });
+    // A signature over the whole file needs no recognisable revision end (as before B-LT).
+    let number = match ends.iter().position(|e| *e == end) {
+        Some(n) => n,
+        None if end == pdf.len() => ends.len(),
+        None => return Err(Failure::NotRevisionEnd { end }),
     };
     let hole = &pdf[a..b];
     let hex_ok = hole.len() >= 2
@@ -939,7 +951,7 @@ fn check_token<'a>(
         Err(Failure::NoTimeStampingUsage(subject(tsa_cert)))
     } else if latest {
         path::build_latest_path(tsa_cert, pool, anchors, gen_time, control)
-            .map_err(|e| Failure::Path(e.to_string()))
+            .map_err(Failure::Path)
             .map(|(p, expired)| {
                 let when = match expired {
                     Some(exp) => {
@@ -956,7 +968,7 @@ fn check_token<'a>(
             })
     } else {
         build_path(tsa_cert, pool, anchors, control)
-            .map_err(|e| Failure::Path(e.to_string()))
+            .map_err(Failure::Path)
             .map(|p| {
                 (
                     p,

@@ -11,6 +11,10 @@ use std::collections::{BTreeSet, HashSet};
 /// `certd verify` parse it thousands of times); the report says so and the file is INVALID.
 pub(super) const MAX_REVISIONS: usize = 64;
 
+/// At most this many modifications are named per revision; the rest are counted (describing
+/// an object walks the page tree, and one is enough to make the file INVALID).
+const MAX_NAMED: usize = 20;
+
 /// The ends of the file's revisions: just after each `startxref N %%EOF` and its end of line
 /// (ISO 32000-2 section 7.5.5), in order.
 pub(super) fn revision_ends(pdf: &[u8]) -> Vec<usize> {
@@ -193,6 +197,8 @@ pub(super) struct Judgement {
     pub modifications: Vec<String>,
     /// What the revision did that is allowed: "/DSS", "document time-stamp", "metadata".
     pub allowed: BTreeSet<&'static str>,
+    /// Changed objects beyond the first [`MAX_NAMED`] modifications, not described.
+    pub more: usize,
 }
 
 /// Everything reachable from `start` (references followed, bounded).
@@ -205,11 +211,9 @@ fn reachable(doc: &Document, start: &Object, into: &mut HashSet<ObjectId>) {
             return;
         }
         match o {
-            Object::Reference(id) => {
-                if into.insert(*id) {
-                    if let Ok(obj) = doc.get_object(*id) {
-                        stack.push(obj);
-                    }
+            Object::Reference(id) if into.insert(*id) => {
+                if let Ok(obj) = doc.get_object(*id) {
+                    stack.push(obj);
                 }
             }
             Object::Array(a) => stack.extend(a.iter()),
@@ -393,6 +397,10 @@ pub(super) fn judge(old: &Document, new: &Document) -> Judgement {
         if old_obj.is_some_and(|o| same(o, obj)) {
             continue;
         }
+        if j.modifications.len() >= MAX_NAMED {
+            j.more += 1;
+            continue;
+        }
         let is_new = old_obj.is_none();
         let kind = type_of(obj);
         if matches!(kind.as_deref(), Some("XRef" | "ObjStm")) {
@@ -448,9 +456,14 @@ pub(super) fn judge(old: &Document, new: &Document) -> Judgement {
         }
     }
     for (id, obj) in &old.objects {
-        if !new.objects.contains_key(id)
-            && !matches!(type_of(obj).as_deref(), Some("XRef" | "ObjStm"))
+        if new.objects.contains_key(id)
+            || matches!(type_of(obj).as_deref(), Some("XRef" | "ObjStm"))
         {
+            continue;
+        }
+        if j.modifications.len() >= MAX_NAMED {
+            j.more += 1;
+        } else {
             j.modifications
                 .push(format!("{} deleted", describe(old, *id, obj)));
         }
