@@ -7,7 +7,8 @@
 //! validator would reject.
 
 use super::fetch::{self, FetchError, RevocationSource};
-use super::pdf::{self, Opened, SigKind};
+use super::fields::{self, SigKind};
+use super::pdf::{self, NewField, Opened};
 use super::revocation::{self, Revocation};
 use crate::error::Error;
 use crate::timestamp::Timestamper;
@@ -393,7 +394,7 @@ pub(crate) fn add_document_timestamp(
     pdf: &[u8],
     tsa: &dyn Timestamper,
 ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    let mut prepared = pdf::prepare(pdf, SigKind::DocTimeStamp, TOKEN_SIZE)?;
+    let mut prepared = pdf::prepare(pdf, NewField::DocTimeStamp, TOKEN_SIZE)?;
     let digest: [u8; 32] = {
         let mut h = Sha256::new();
         for range in prepared.signed_ranges() {
@@ -478,7 +479,7 @@ pub(crate) fn renew(
     let mut pool = pool.to_vec();
     pool.extend(dss_certs(pdf));
     // A B-T file has no /DSS yet: its signer's chain needs validation data too.
-    let signer = if newest.doc_timestamp {
+    let signer = if newest.kind == SigKind::DocTimeStamp {
         None
     } else {
         let cms = super::cades::Cms::parse(&newest.contents)
@@ -496,16 +497,16 @@ pub(crate) fn renew(
 
 /// The newest time-stamp of a signed file: the last document time-stamp, or the signature
 /// time-stamp of the operator's signature when there is none; with the token's DER.
-pub(crate) fn newest_timestamp(pdf: &[u8]) -> Result<(pdf::Located, Vec<u8>), LtvError> {
-    let found = pdf::signatures(pdf).map_err(|e| LtvError::Pdf(Error::from(e)))?;
+pub(crate) fn newest_timestamp(pdf: &[u8]) -> Result<(fields::Sig, Vec<u8>), LtvError> {
+    let found = fields::all(pdf).map_err(|e| LtvError::Pdf(Error::from(e)))?;
     let newest = found
         .iter()
         .rev()
-        .find(|l| l.doc_timestamp)
-        .or_else(|| found.iter().rev().find(|l| !l.doc_timestamp))
+        .find(|l| l.kind == SigKind::DocTimeStamp)
+        .or_else(|| found.iter().rev().find(|l| l.kind == SigKind::Signature))
         .ok_or_else(|| LtvError::Pdf(Error::Invalid("the file has no signature".into())))?
         .clone();
-    let token = if newest.doc_timestamp {
+    let token = if newest.kind == SigKind::DocTimeStamp {
         trim_der(&newest.contents).to_vec()
     } else {
         super::cades::Cms::parse(&newest.contents)

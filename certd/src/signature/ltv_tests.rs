@@ -2,6 +2,7 @@
 //! process per request, as the test TSA is one `openssl ts -reply` per request).
 
 use super::fetch::{FetchError, RevocationSource};
+use super::fields::{self, SigKind};
 use super::tests::{classic_pdf, pki, run, signer, OpensslTsa};
 use super::*;
 use std::process::Command;
@@ -180,22 +181,22 @@ fn b_lt_embeds_the_ocsp_answers_of_both_chains() {
     let (certs, ocsps, crls, vri) = dss_counts(&out);
     assert_eq!((ocsps, crls), (3, 0), "{:?}", ocsp.asked.lock());
     assert!(certs >= 4, "op, inter, root, tsa: {certs}");
-    let located = pdf::locate_last_signature(&out).expect("signature");
+    let located = fields::last_signature(&out).expect("signature");
     assert_eq!(vri, vec![super::dss::vri_key(&located.contents)]);
-    let found = pdf::signatures(&out).expect("signatures");
+    let found = fields::all(&out).expect("signatures");
     assert_eq!(found.len(), 1, "no document time-stamp at B-LT");
     // The signature's revision is untouched: its byte range ends before the DSS update.
-    assert!((found[0].end() as usize) < out.len());
+    assert!(found[0].end().is_some_and(|e| e < out.len()));
 }
 
 #[test]
 fn b_lta_adds_a_document_timestamp_and_its_validation_data() {
     let ocsp = OpensslOcsp::new(Vec::new());
     let out = sign_at(Level::Lta, &ocsp).expect("sign B-LTA");
-    let found = pdf::signatures(&out).expect("signatures");
+    let found = fields::all(&out).expect("signatures");
     assert_eq!(
-        found.iter().map(|l| l.doc_timestamp).collect::<Vec<_>>(),
-        vec![false, true]
+        found.iter().map(|l| l.kind).collect::<Vec<_>>(),
+        vec![SigKind::Signature, SigKind::DocTimeStamp]
     );
     let (_, _, _, vri) = dss_counts(&out);
     assert_eq!(vri.len(), 2, "one VRI entry per signature and time-stamp");
@@ -204,7 +205,7 @@ fn b_lta_adds_a_document_timestamp_and_its_validation_data() {
     assert!(text.contains("/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161"));
     // The operator's signature still verifies over its own revision.
     assert!(
-        pdf::locate_last_signature(&out).is_ok_and(|l| !l.doc_timestamp),
+        fields::last_signature(&out).is_ok_and(|l| l.kind == SigKind::Signature),
         "the last signature found is the operator's, not the time-stamp"
     );
 }
@@ -240,13 +241,25 @@ fn renewal_adds_a_newer_document_timestamp_and_keeps_the_old_bytes() {
         renewed.starts_with(&first),
         "an incremental update of the old file"
     );
-    let found = pdf::signatures(&renewed).expect("signatures");
-    assert_eq!(found.iter().filter(|l| l.doc_timestamp).count(), 2);
+    let found = fields::all(&renewed).expect("signatures");
+    assert_eq!(
+        found
+            .iter()
+            .filter(|l| l.kind == SigKind::DocTimeStamp)
+            .count(),
+        2
+    );
     // A B-T file (issued before B-LTA existed) is brought up to B-LTA by a renewal.
     let bt = sign_at(Level::T, &ocsp).expect("sign B-T");
     let upgraded = renew(&bt, &OpensslTsa::ltv(), &ocsp, &[]).expect("renew B-T");
-    let found = pdf::signatures(&upgraded).expect("signatures");
-    assert_eq!(found.iter().filter(|l| l.doc_timestamp).count(), 1);
+    let found = fields::all(&upgraded).expect("signatures");
+    assert_eq!(
+        found
+            .iter()
+            .filter(|l| l.kind == SigKind::DocTimeStamp)
+            .count(),
+        1
+    );
     // op, inter, TSA for the signature; the TSA again, fresh, for the document time-stamp.
     let (_, ocsps, _, _) = dss_counts(&upgraded);
     assert_eq!(ocsps, 4);

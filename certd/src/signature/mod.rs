@@ -14,6 +14,7 @@
 mod cades;
 mod dss;
 pub mod fetch;
+mod fields;
 mod level;
 pub mod ltv;
 mod parts;
@@ -227,7 +228,8 @@ impl Signer {
         let now = der::DateTime::from_system_time(std::time::SystemTime::now())
             .map_err(|e| Error::Invalid(format!("system clock: {e}")))?;
         let m = pdf::pdf_date(&now);
-        let mut prepared = pdf::prepare(pdf, pdf::SigKind::Cades { reason, m: &m }, CONTENTS_SIZE)?;
+        let mut prepared =
+            pdf::prepare(pdf, pdf::NewField::Cades { reason, m: &m }, CONTENTS_SIZE)?;
         let digest: [u8; 32] = {
             let mut h = Sha256::new();
             for range in prepared.signed_ranges() {
@@ -272,7 +274,7 @@ impl Signer {
             return Ok(signed);
         }
         let located =
-            pdf::locate_last_signature(&signed).map_err(|e| SignError::Sign(Error::from(e)))?;
+            fields::last_signature(&signed).map_err(|e| SignError::Sign(Error::from(e)))?;
         let token = cades::Cms::parse(&located.contents)
             .and_then(|cms| cms.timestamp_token())
             .map_err(|e| SignError::Sign(Error::from(e)))?
@@ -413,7 +415,7 @@ fn load_key(pem: &[u8]) -> Result<Key, Error> {
 /// (RFC 3339), `serial` (hex), `policy`, `tsa` (the TSA certificate's subject) and
 /// `token_sha256`. `null` when the PDF has no readable signature time-stamp.
 pub fn timestamp_summary(pdf: &[u8]) -> serde_json::Value {
-    pdf::locate_last_signature(pdf)
+    fields::last_signature(pdf)
         .ok()
         .and_then(|located| cades::Cms::parse(&located.contents).ok())
         .and_then(|cms| cms.timestamp_token().ok().flatten())

@@ -7,7 +7,6 @@
 //! placeholders are known. Dictionaries copied from the original are lopdf `Dictionary` values
 //! (keys unique by construction: pyHanko rejects duplicate keys).
 
-use super::ReadError;
 use crate::error::Error;
 use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use std::io::Write;
@@ -125,7 +124,7 @@ fn serialize(object: &Object) -> Result<Vec<u8>, Error> {
 }
 
 /// What the new signature field holds.
-pub(crate) enum SigKind<'a> {
+pub(crate) enum NewField<'a> {
     /// The operator's PAdES signature: `/Type /Sig /SubFilter /ETSI.CAdES.detached`, with the
     /// claimed signing time `/M` and a `/Reason`.
     Cades { reason: &'a str, m: &'a str },
@@ -301,7 +300,7 @@ impl Opened {
 /// Appends to `pdf` an incremental update with an invisible signature field on the first page
 /// whose value is a signature dictionary of `kind` (`/Filter /Adobe.PPKLite`), with
 /// `/ByteRange` already patched and `/Contents` reserved for `contents_size` bytes of zeros.
-pub(crate) fn prepare(pdf: &[u8], kind: SigKind, contents_size: usize) -> Result<Prepared, Error> {
+pub(crate) fn prepare(pdf: &[u8], kind: NewField, contents_size: usize) -> Result<Prepared, Error> {
     let mut opened = Opened::new(pdf)?;
     let doc = &opened.doc;
     let root_id = opened.root_id;
@@ -345,8 +344,8 @@ pub(crate) fn prepare(pdf: &[u8], kind: SigKind, contents_size: usize) -> Result
         }
     }
     let stem = match kind {
-        SigKind::Cades { .. } => "Signature",
-        SigKind::DocTimeStamp => "Timestamp",
+        NewField::Cades { .. } => "Signature",
+        NewField::DocTimeStamp => "Timestamp",
     };
     let name = (1..)
         .map(|n| format!("{stem}{n}").into_bytes())
@@ -431,7 +430,7 @@ pub(crate) fn prepare(pdf: &[u8], kind: SigKind, contents_size: usize) -> Result
     // The signature dictionary, by hand: the placeholders' offsets must be known.
     let mut sig = Vec::new();
     match kind {
-        SigKind::Cades { reason, m } => {
+        NewField::Cades { reason, m } => {
             sig.extend_from_slice(
                 b"<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M ",
             );
@@ -439,7 +438,7 @@ pub(crate) fn prepare(pdf: &[u8], kind: SigKind, contents_size: usize) -> Result
             sig.extend_from_slice(b" /Reason ");
             sig.extend_from_slice(&serialize(&text_string(reason))?);
         }
-        SigKind::DocTimeStamp => {
+        NewField::DocTimeStamp => {
             sig.extend_from_slice(
                 b"<</Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161",
             );
@@ -480,99 +479,4 @@ fn runs(offsets: &[(ObjectId, usize)]) -> Vec<&[(ObjectId, usize)]> {
         }
     }
     out
-}
-
-/// A signature dictionary of a PDF, as found for verification.
-#[derive(Debug, Clone)]
-pub(crate) struct Located {
-    pub byte_range: Vec<i64>,
-    /// The `/Contents` bytes (the CMS blob followed by placeholder zeros).
-    pub contents: Vec<u8>,
-    /// `/Type /DocTimeStamp` (ISO 32000-2 section 12.8.5) rather than a signature.
-    pub doc_timestamp: bool,
-}
-
-impl Located {
-    /// Where the signed revision ends: `b + c` of `/ByteRange [0 a b c]`, or -1.
-    pub fn end(&self) -> i64 {
-        match self.byte_range.as_slice() {
-            [_, _, b, c] => b.saturating_add(*c),
-            _ => -1,
-        }
-    }
-}
-
-/// Finds the signature field (not a document time-stamp) whose `/ByteRange` reaches furthest
-/// into the file.
-pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, ReadError> {
-    signatures(pdf)?
-        .into_iter()
-        .rev()
-        .find(|l| !l.doc_timestamp)
-        .ok_or(ReadError::NoSignature)
-}
-
-/// Every signed signature field of the document (signatures and document time-stamps), in the
-/// order of the file revisions they sign.
-pub(crate) fn signatures(pdf: &[u8]) -> Result<Vec<Located>, ReadError> {
-    let doc = load(pdf).map_err(ReadError::Pdf)?;
-    let catalog = doc.catalog().map_err(ReadError::NoCatalog)?;
-    let acro = catalog
-        .get(b"AcroForm")
-        .and_then(|o| doc.dereference(o))
-        .and_then(|(_, o)| o.as_dict())
-        .map_err(|_| ReadError::NoForm)?;
-    let fields = acro
-        .get(b"Fields")
-        .and_then(|o| doc.dereference(o))
-        .and_then(|(_, o)| o.as_array())
-        .map_err(|_| ReadError::NoFields)?;
-    let mut stack: Vec<(&Object, bool)> = fields.iter().map(|f| (f, false)).collect();
-    let mut found: Vec<Located> = Vec::new();
-    let mut seen = 0;
-    while let Some((field, inherited_sig)) = stack.pop() {
-        seen += 1;
-        if seen > 10_000 {
-            return Err(ReadError::TooManyFields);
-        }
-        let Ok((_, Object::Dictionary(d))) = doc.dereference(field) else {
-            continue;
-        };
-        let is_sig = match d.get(b"FT") {
-            Ok(Object::Name(n)) => n == b"Sig",
-            _ => inherited_sig,
-        };
-        if let Ok(kids) = d
-            .get(b"Kids")
-            .and_then(|o| doc.dereference(o))
-            .and_then(|(_, o)| o.as_array())
-        {
-            stack.extend(kids.iter().map(|k| (k, is_sig)));
-        }
-        if !is_sig {
-            continue;
-        }
-        let Ok((_, Object::Dictionary(v))) = d.get(b"V").and_then(|o| doc.dereference(o)) else {
-            continue;
-        };
-        let Ok(range) = v
-            .get(b"ByteRange")
-            .and_then(|o| doc.dereference(o))
-            .and_then(|(_, o)| o.as_array())
-        else {
-            continue;
-        };
-        let byte_range: Vec<i64> = range.iter().filter_map(|o| o.as_i64().ok()).collect();
-        let Ok(contents) = v.get(b"Contents").and_then(Object::as_str) else {
-            continue;
-        };
-        found.push(Located {
-            byte_range,
-            contents: contents.to_vec(),
-            doc_timestamp: v.get(b"Type").and_then(Object::as_name).ok()
-                == Some(b"DocTimeStamp".as_slice()),
-        });
-    }
-    found.sort_by_key(Located::end);
-    Ok(found)
 }

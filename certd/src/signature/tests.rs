@@ -442,7 +442,7 @@ fn signed_structure_and_no_duplicate_keys() {
         .find_map(|o| o.as_dict().ok().filter(|d| d.has(b"ByteRange")))
         .expect("signature dictionary");
     assert_eq!(sig.len(), 7, "{sig:?}");
-    let located = pdf::locate_last_signature(&out).expect("locate");
+    let located = fields::last_signature(&out).expect("locate");
     let cms = cades::Cms::parse(&located.contents).expect("cms");
     assert!(cms.signed_attr(cades::oid::SIGNING_TIME).is_empty());
     assert_eq!(cms.signed_attr(cades::oid::CONTENT_TYPE).len(), 1);
@@ -731,7 +731,7 @@ fn validator_pyhanko() {
 fn validator_openssl_cms() {
     for kind in ["p256", "rsa"] {
         let out = signed(kind, &classic_pdf());
-        let located = pdf::locate_last_signature(&out).expect("locate");
+        let located = fields::last_signature(&out).expect("locate");
         let r = &located.byte_range;
         let (a, b) = (r[1] as usize, r[2] as usize);
         let content = [&out[..a], &out[b..]].concat();

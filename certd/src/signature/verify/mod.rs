@@ -22,9 +22,9 @@ mod revisions;
 #[cfg(test)]
 mod tests;
 
+use super::fields::{self, SigKind};
 use crypto::{hash_name, verify_signature, CryptoError};
 use path::{build_path, describe_path, rfc3339, subject, Proof};
-use revisions::SigKind;
 
 /// Why one check failed; the sentence is the report's detail.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ enum Failure {
     #[error("the file holds only document time-stamps, no CAdES signature")]
     OnlyTimestamps,
     #[error("{0}")]
-    Revisions(#[from] revisions::RevisionError),
+    Revisions(#[from] fields::RevisionError),
     #[error(
         "the signed range ends at byte {end}, which is not the end of a revision \
          (an incremental update ending in startxref and %%EOF)"
@@ -226,7 +226,7 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
             return checks.finish();
         }
     };
-    let sigs = match revisions::signatures(&doc) {
+    let sigs = match fields::signatures(&doc) {
         Ok(s) => s,
         Err(e) => {
             checks.push("signature field", Err(e.into()));
@@ -314,7 +314,7 @@ pub fn verify_pdf_at(pdf: &[u8], anchors_pem: &str, at: SystemTime) -> VerifyRep
     check_revisions(&mut checks, pdf, sig_end, &later, &ends, &mut revision_dss);
 
     // Document time-stamps after the signature, in order.
-    let doc_ts: Vec<&revisions::Sig> = sigs
+    let doc_ts: Vec<&fields::Sig> = sigs
         .iter()
         .filter(|s| s.kind == SigKind::DocTimeStamp && s.end().is_some_and(|e| e > sig_end))
         .collect();
@@ -585,7 +585,7 @@ fn der_len(bytes: &[u8]) -> usize {
 }
 
 /// " ; /VRI entries for the signature and 1 document time-stamp(s)".
-fn vri_note(dss: &Dss, sig: &revisions::Sig, doc_ts: &[&revisions::Sig]) -> String {
+fn vri_note(dss: &Dss, sig: &fields::Sig, doc_ts: &[&fields::Sig]) -> String {
     let mut have = Vec::new();
     if dss.vri.contains_key(&vri_key(&sig.contents)) {
         have.push("the signature".to_string());
