@@ -333,3 +333,45 @@ fn renewal_adds_a_newer_document_timestamp_that_outlives_the_first_tsa() {
     let (ok, out) = certd_verify(&sb, &renewed, Some(&years_from_now(6)));
     assert!(ok && out.contains("VALID, B-LTA"), "{out}");
 }
+
+#[test]
+fn the_daemon_renews_due_certificates_by_itself() {
+    let sb = Sandbox::up("ltv-daemon-renew");
+    sb.tsa_cert("short");
+    let id = submit(&sb, "alice@contract.test", "bob@example.test Contrato");
+    answer_request(
+        sb.smtp_port(),
+        &request_for(&sb, "bob", "Contrato"),
+        "bob@example.test",
+        "Acepto.",
+    );
+    sb.wait_for_state(&id, "accepted", WAIT);
+    exported(&sb, &id, "first", WAIT).expect("certificate");
+    // certd renews once a day and at start-up (renew_before_days = 365 by default): a restart
+    // with the long-lived TSA certificate in place renews the 30-day time-stamp unasked.
+    sb.tsa_cert("long");
+    sb.service("stop", "certd");
+    sb.service("start", "certd");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let show = sb.cli_json(&["contracts", "show", &id, "--json"]);
+        let renewed = show["events"].as_array().and_then(|e| {
+            e.iter()
+                .find(|e| e["kind"] == "certificate_renewed")
+                .cloned()
+        });
+        if let Some(event) = renewed {
+            assert_eq!(event["data"]["version"], 2, "{event}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not renew:\n{}",
+            sb.log("certd.log")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let renewed = exported(&sb, &id, "renewed", WAIT).expect("renewed certificate");
+    let (ok, out) = certd_verify(&sb, &renewed, None);
+    assert!(ok && out.contains("VALID, B-LTA"), "{out}");
+}
