@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""contrib/bench-pyhanko.py PDF KEY CHAIN TSA_URL SECONDS: the pyHanko baseline of `contrib/bench`.
+"""contrib/bench-pyhanko.py PDF KEY CHAIN TSA_URL SECONDS [TRUST]: the pyHanko baseline of
+`contrib/bench`.
 
 Signs PDF (PAdES B-T: ETSI.CAdES.detached plus an RFC 3161 signature timestamp from TSA_URL)
 again and again in one warm process for SECONDS, with the same P-256 key and chain that certd
-uses, and prints one JSON object on stdout: documents signed, wall seconds, CPU seconds of this
+uses (with TRUST, the CA's PEM: PAdES B-LTA, as `pyhanko sign addsig --use-pades-lta
+--with-validation-info`: OCSP/CRL fetched from the chain's URLs into the DSS, then a document
+timestamp), and prints one JSON object on stdout: documents signed, wall seconds, CPU seconds of this
 process, and the median per document. Run it with the pyHanko venv of contrib/deps:
 
     /opt/certmail-validators/bin/python contrib/bench-pyhanko.py cert.pdf op.key op.pem URL 10
@@ -30,9 +33,10 @@ def cpu_seconds():
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         sys.exit(__doc__)
     pdf_path, key, chain, url, seconds = sys.argv[1:6]
+    trust = sys.argv[6] if len(sys.argv) == 7 else None
     seconds = float(seconds)
     data = open(pdf_path, "rb").read()
     # The chain file holds the signer first, then its issuers: pyHanko wants them apart.
@@ -47,11 +51,23 @@ def main():
     if signer is None:
         sys.exit("pyHanko could not load the key or the chain")
     tsa = timestamps.HTTPTimeStamper(url, timeout=10)
+    lta = {}
+    if trust:
+        from pyhanko.keys import load_certs_from_pemder
+        from pyhanko_certvalidator import ValidationContext
+
+        roots = list(load_certs_from_pemder([trust]))
+        lta = dict(
+            use_pades_lta=True,
+            embed_validation_info=True,
+            validation_context=ValidationContext(trust_roots=roots, allow_fetching=True),
+        )
     meta = signers.PdfSignatureMetadata(
         field_name="Signature1",
         md_algorithm="sha256",
         subfilter=SigSeedSubFilter.PADES,
         reason="pyHanko baseline",
+        **lta,
     )
     pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=tsa)
 
@@ -77,6 +93,7 @@ def main():
                 "median_ms": statistics.median(times) * 1000,
                 "input_bytes": len(data),
                 "signed_bytes": size,
+                "level": "B-LTA" if trust else "B-T",
             }
         )
     )

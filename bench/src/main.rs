@@ -38,6 +38,9 @@ enum Cmd {
         /// Only write the unsigned PDF and exit.
         #[arg(long)]
         pdf_only: bool,
+        /// PAdES level: B-T, B-LT or B-LTA (OCSP/CRL from the chain's AIA/CDP URLs).
+        #[arg(long, default_value = "B-T")]
+        level: certd::signature::Level,
         /// Output of contrib/bench-pyhanko.py.
         #[arg(long)]
         pyhanko: Option<PathBuf>,
@@ -245,6 +248,7 @@ fn run(cli: Cli) -> Result<(), String> {
             seconds,
             pdf_out,
             pdf_only,
+            level,
             pyhanko,
             openssl,
             out,
@@ -258,6 +262,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 key: &key,
                 chain: &chain,
                 tsa_url: &tsa,
+                level,
                 seconds,
                 unsigned_pdf_out: &pdf_out,
                 pyhanko: pyhanko.as_ref().map(read_json).transpose()?,

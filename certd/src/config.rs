@@ -165,6 +165,32 @@ pub struct CertificateConfig {
     pub tsa_urls: Vec<String>,
     #[serde(default = "default_tsa_timeout")]
     pub tsa_timeout_secs: u64,
+    /// The PAdES level certificates are issued at (ETSI EN 319 142-1 section 6). B-LTA (the
+    /// default) keeps them verifiable after the operator's and the TSA's certificates expire;
+    /// B-LT or B-T only for a PKI without OCSP or CRLs (a test PKI), never for evidence that
+    /// must last. B-B is refused: the time-stamp is what dates the evidence.
+    #[serde(default = "default_level")]
+    pub level: crate::signature::Level,
+    /// Timeout of each OCSP or CRL request made for B-LT.
+    #[serde(default = "default_tsa_timeout")]
+    pub revocation_timeout_secs: u64,
+    /// PEM certificates of the TSAs' issuing CAs, when they are not in `chain`: B-LT embeds
+    /// the validation data of the TSA's whole path.
+    #[serde(default)]
+    pub tsa_chain: Option<PathBuf>,
+    /// The daemon renews, once a day, the archive time-stamp of every certificate whose
+    /// newest time-stamp's TSA certificate expires within this many days (0: never; then run
+    /// `certd certificates renew` yourself).
+    #[serde(default = "default_renew_before_days")]
+    pub renew_before_days: u32,
+}
+
+fn default_renew_before_days() -> u32 {
+    365
+}
+
+fn default_level() -> crate::signature::Level {
+    crate::signature::Level::Lta
 }
 
 fn default_tsa_timeout() -> u64 {
@@ -211,6 +237,12 @@ impl Config {
         if let Some(cert) = &c.certificate {
             if cert.tsa_urls.is_empty() {
                 return Err("certificate.tsa_urls is empty: name at least one RFC 3161 TSA".into());
+            }
+            if cert.level < crate::signature::Level::T {
+                return Err(format!(
+                    "certificate.level {}: certificates are time-stamped; use B-T, B-LT or B-LTA",
+                    cert.level
+                ));
             }
         }
         if let Some(sms) = &c.sms {

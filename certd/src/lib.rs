@@ -76,6 +76,13 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     if released > 0 {
         log::info!("{released} outbox effect(s) left unfinished by a previous run will be retried");
     }
+    // A certificate that could not be signed (a revoked or expired operator certificate) is
+    // tried again at once: the configuration this certd starts with may have fixed it.
+    let retried =
+        store.retry_failed_now(evidence::JobKind::Certificate, evidence::Instant::now())?;
+    if retried > 0 {
+        log::info!("{retried} certificate(s) that could not be signed before are tried again now");
+    }
     let store = Arc::new(Mutex::new(store));
     let listener = certmail_protocol::socket::bind_unix(
         &config.socket,
@@ -85,13 +92,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
     let certifier = match &config.certificate {
-        Some(c) => Some(outbox::Certifier {
-            signer: signature::Signer::from_pem_files(&c.key, &c.chain)?,
-            tsa: Box::new(timestamp::TsaClient::new(
-                c.tsa_urls.clone(),
-                Duration::from_secs(c.tsa_timeout_secs),
-            )),
-        }),
+        Some(c) => Some(certificate::Certifier::from_config(c)?),
         None => {
             log::warn!("no [certificate] section: outcomes are mailed as unsigned notices");
             None
@@ -129,8 +130,13 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         transport: mailer::Smtp::new(&config.smtp),
         operator: config.operator.clone(),
         from: config.smtp.from.clone(),
+        renew_before_days: config
+            .certificate
+            .as_ref()
+            .map_or(0, |c| c.renew_before_days),
         certifier,
         sms,
+        renewed_at: std::cell::Cell::new(None),
     };
     std::thread::Builder::new()
         .name("outbox".into())

@@ -31,13 +31,18 @@ pub struct Dispatcher<T: Transport> {
     pub certifier: Option<Certifier>,
     /// The SMS gateway; `None`: SMS effects fail (recorded) and phones count as unreachable.
     pub sms: Option<Box<dyn crate::sms::gateway::Gateway>>,
+    /// Renew archive time-stamps expiring within this many days, once a day (0: never).
+    pub renew_before_days: u32,
+    /// When renewal last ran.
+    pub renewed_at: std::cell::Cell<Option<std::time::Instant>>,
 }
 
-/// The operator's signer and the TSAs.
-pub struct Certifier {
-    pub signer: crate::signature::Signer,
-    pub tsa: Box<dyn crate::timestamp::Timestamper + Send>,
-}
+/// How often the daemon looks for certificates to renew.
+const RENEW_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// Renewals per daily run: a bound on the time the outbox waits for them.
+const RENEW_PER_RUN: usize = 1000;
+
+use crate::certificate::Certifier;
 
 /// Why a mail can never be composed: recorded as `<job>_failed`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,11 +67,52 @@ impl<T: Transport> Dispatcher<T> {
     /// Runs one pass: leases what is due and performs it. Returns how many were leased.
     pub fn run_once(&self) -> Result<usize, Error> {
         self.expire_deadlines()?;
+        self.renew_if_due();
         let items = lock(&self.store).lease_due(16, LEASE_SECS, Instant::now())?;
         for item in &items {
             self.perform(item)?;
         }
         Ok(items.len())
+    }
+
+    /// Once a day (and at start-up), renews the archive time-stamps that expire within the
+    /// configured horizon. Failures are logged and tried again the next day.
+    fn renew_if_due(&self) {
+        let (Some(certifier), days) = (&self.certifier, self.renew_before_days) else {
+            return;
+        };
+        if days == 0
+            || self
+                .renewed_at
+                .get()
+                .is_some_and(|t| t.elapsed() < RENEW_EVERY)
+        {
+            return;
+        }
+        self.renewed_at.set(Some(std::time::Instant::now()));
+        let horizon = i64::from(days) * 86_400;
+        match crate::certificate::renew::renew_due(
+            &self.store,
+            certifier,
+            horizon,
+            RENEW_PER_RUN,
+            Instant::now(),
+        ) {
+            Ok(r) => {
+                if !r.renewed.is_empty() || !r.failed.is_empty() {
+                    log::info!(
+                        "renewal: {} certificate(s) checked, {} renewed, {} failed",
+                        r.checked,
+                        r.renewed.len(),
+                        r.failed.len()
+                    );
+                }
+                if let Some(why) = r.stopped {
+                    log::error!("renewal stopped: {why}");
+                }
+            }
+            Err(e) => log::error!("renewal: {e}"),
+        }
     }
 
     /// Loops until the sender side of `wake` is dropped; a message on `wake` means "new
@@ -321,20 +367,24 @@ impl<T: Transport> Dispatcher<T> {
         if snapshot.issued {
             return lock(&self.store).complete(item.id, Instant::now());
         }
-        let issued = match crate::certificate::issue(
-            &snapshot,
-            &self.operator,
-            &certifier.signer,
-            certifier.tsa.as_ref(),
-            Instant::now(),
-        ) {
-            Ok(i) => i,
-            Err(e @ crate::certificate::IssueError::Render(_)) => {
-                return self.give_up(item, JobKind::Certificate, &e.to_string())
-            }
-            // Signing depends on the TSA: treat failures as temporary and keep retrying.
-            Err(e) => return self.retry_later(item, JobKind::Certificate, &e.to_string()),
-        };
+        let issued =
+            match crate::certificate::issue(&snapshot, &self.operator, certifier, Instant::now()) {
+                Ok(i) => i,
+                Err(e @ crate::certificate::IssueError::Render(_)) => {
+                    return self.give_up(item, JobKind::Certificate, &e.to_string())
+                }
+                // Signing depends on the TSA and the revocation responders, and a revoked or
+                // expired signing certificate waits for the operator: never give up on evidence,
+                // keep retrying (`certd status` reports every certificate waiting).
+                Err(e) => {
+                    if e.needs_operator() {
+                        log::error!(
+                        "contract={contract_id} certificate not issued, the operator must act: {e}"
+                    );
+                    }
+                    return self.retry_later(item, JobKind::Certificate, &e.to_string());
+                }
+            };
         let copies: Vec<(String, Job)> = issued
             .record
             .copies_to
@@ -351,7 +401,14 @@ impl<T: Transport> Dispatcher<T> {
             .collect();
         let now = Instant::now();
         let mut store = lock(&self.store);
-        store.store_certificate(contract_id, &issued.pdf, &issued.record, &copies, now)?;
+        store.store_certificate(
+            contract_id,
+            &issued.pdf,
+            &issued.record,
+            &copies,
+            issued.renew_by,
+            now,
+        )?;
         store.complete(item.id, now)?;
         log::info!(
             "contract={contract_id} certificate issued ({} bytes), copies to {}",
@@ -530,6 +587,8 @@ mod tests {
             from: "certmail@contract.test".into(),
             certifier: None,
             sms: None,
+            renew_before_days: 0,
+            renewed_at: std::cell::Cell::new(None),
         }
     }
 

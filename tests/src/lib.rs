@@ -560,6 +560,312 @@ pub fn run(program: &str, args: &[&str]) -> (bool, String) {
     }
 }
 
+// ---- the test PKI's revocation services, the TSA, and pyHanko as referee (docs/sandbox.md) ----
+
+impl Sandbox {
+    /// Runs `contrib/sandbox ARGS...` on this sandbox; panics with its stderr if it fails.
+    pub fn sandbox_cmd(&self, args: &[&str]) -> String {
+        let out = Command::new(repo_root().join("contrib/sandbox"))
+            .args(args)
+            .env("SANDBOX_DIR", &self.dir)
+            .output()
+            .expect("run contrib/sandbox");
+        assert!(
+            out.status.success(),
+            "sandbox {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops the OCSP responder, the CRL server and the TSA: from now on only what a file
+    /// embeds can validate it. `start_online_services` brings them back on the same ports.
+    pub fn stop_online_services(&self) {
+        for s in ["ocsp", "crl", "tsa"] {
+            self.sandbox_cmd(&["stop", s]);
+        }
+    }
+
+    pub fn start_online_services(&self) {
+        for s in ["ocsp", "crl", "tsa"] {
+            self.sandbox_cmd(&["start", s]);
+        }
+    }
+
+    /// Revokes `$PKI_DIR/NAME.pem` in the test CA (OCSP and CRL show it at once); returns the
+    /// serial number (uppercase hex).
+    pub fn pki_revoke(&self, name: &str) -> String {
+        let out = self.sandbox_cmd(&["pki", "revoke", name]);
+        parse_env(&out)
+            .remove("REVOKED_SERIAL")
+            .unwrap_or_else(|| panic!("pki revoke printed no serial: {out}"))
+    }
+
+    /// Issues a fresh operator key and chain `$PKI_DIR/NAME.key`, `NAME.pem` (good in OCSP).
+    pub fn pki_issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        let out = self.sandbox_cmd(&["pki", "issue", name]);
+        let e = parse_env(&out);
+        (
+            PathBuf::from(&e["ISSUED_KEY"]),
+            PathBuf::from(&e["ISSUED_CHAIN"]),
+        )
+    }
+
+    /// Restarts the TSA (same URL) with `tsa-short.pem` (`short`, 30 days) or `tsa.pem` (`long`).
+    pub fn tsa_cert(&self, which: &str) {
+        self.sandbox_cmd(&["tsa-cert", which]);
+    }
+
+    /// A file of the test PKI (`$PKI_DIR/NAME`).
+    pub fn pki_file(&self, name: &str) -> PathBuf {
+        Path::new(self.get("PKI_DIR")).join(name)
+    }
+
+    /// Asks the sandbox's OCSP responder about the first certificate of `chain` with `openssl
+    /// ocsp`, the response verified against the CA.
+    pub fn ocsp_status(&self, chain: &Path) -> OcspAnswer {
+        let ca = self.pki_file("ca.pem");
+        let (ca, chain) = (ca.to_string_lossy(), chain.to_string_lossy());
+        let (ok, out) = run(
+            "openssl",
+            &[
+                "ocsp",
+                "-issuer",
+                &ca,
+                "-cert",
+                &chain,
+                "-url",
+                self.get("OCSP_URL"),
+                "-CAfile",
+                &ca,
+                "-timeout",
+                "10",
+            ],
+        );
+        let status = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{chain}: ")))
+            .map(str::trim);
+        match status {
+            Some("good") if ok && out.contains("Response verify OK") => OcspAnswer::Good,
+            Some("revoked") if ok && out.contains("Response verify OK") => OcspAnswer::Revoked,
+            Some("unknown") if ok && out.contains("Response verify OK") => OcspAnswer::Unknown,
+            _ => OcspAnswer::NoAnswer(out),
+        }
+    }
+}
+
+/// An OCSP answer as `openssl ocsp` reports it (RFC 6960 4.2.1 CertStatus).
+#[derive(Debug, PartialEq, Eq)]
+pub enum OcspAnswer {
+    Good,
+    Revoked,
+    Unknown,
+    /// No verified answer (responder stopped, error response): openssl's output.
+    NoAnswer(String),
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status, Content-Type, body).
+pub fn http_get(url: &str) -> std::io::Result<(u16, String, Vec<u8>)> {
+    http_request(url, None)
+}
+
+/// A plain HTTP/1.0 POST of `body` with Content-Type `ctype`: (status, Content-Type, body).
+pub fn http_post(url: &str, ctype: &str, body: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
+    http_request(url, Some((ctype, body)))
+}
+
+fn http_request(url: &str, post: Option<(&str, &[u8])>) -> std::io::Result<(u16, String, Vec<u8>)> {
+    use std::io::Read;
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("not http://"))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    match post {
+        None => write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?,
+        Some((ctype, body)) => {
+            write!(
+                s,
+                "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            s.write_all(body)?;
+        }
+    }
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    let ctype = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Ok((status, ctype, raw[split + 4..].to_vec()))
+}
+
+/// The pyHanko venv's `pyhanko` (the referee's own signer, for reference files).
+pub const PYHANKO: &str = "/opt/certmail-validators/bin/pyhanko";
+
+/// Signs `input` with pyHanko as PAdES (`--use-pades`, signature timestamp from the sandbox TSA),
+/// with `lta` also `--use-pades-lta --with-validation-info` (DSS with OCSP/CRL fetched from the
+/// sandbox's responders, then a document timestamp): a genuine B-LTA made by someone else.
+pub fn pyhanko_sign(
+    sb: &Sandbox,
+    key: &Path,
+    chain: &Path,
+    input: &Path,
+    output: &Path,
+    lta: bool,
+) {
+    // pyHanko wants the signer's certificate alone and the rest as --chain.
+    let leaf = output.with_extension("signer.pem");
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            &chain.to_string_lossy(),
+            "-out",
+            &leaf.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "openssl x509: {out}");
+    let ca = sb.pki_file("ca.pem");
+    let (key, leaf, ca) = (
+        key.to_string_lossy(),
+        leaf.to_string_lossy(),
+        ca.to_string_lossy(),
+    );
+    let (input, output) = (input.to_string_lossy(), output.to_string_lossy());
+    let mut args = vec!["sign", "addsig", "--field", "Sig1", "--use-pades"];
+    if lta {
+        args.extend(["--use-pades-lta", "--with-validation-info"]);
+    }
+    args.extend([
+        "--timestamp-url",
+        sb.get("TSA_URL"),
+        "--trust",
+        sb.get("TRUST_ANCHOR"),
+        "--trust-replace",
+        "pemder",
+        "--key",
+        &key,
+        "--cert",
+        &leaf,
+        "--chain",
+        &ca,
+        "--no-pass",
+        &input,
+        &output,
+    ]);
+    let (ok, out) = run(PYHANKO, &args);
+    assert!(ok, "pyhanko sign addsig failed: {out}");
+}
+
+/// What `contrib/pyhanko-check` said about a file: `ok` (exit 0: every signature PASSED in every
+/// mode run) and its JSON lines.
+pub struct Referee {
+    pub ok: bool,
+    pub lines: Vec<serde_json::Value>,
+    pub output: String,
+}
+
+impl Referee {
+    /// The `{"kind": "file"}` line.
+    pub fn file(&self) -> &serde_json::Value {
+        self.lines
+            .iter()
+            .find(|l| l["kind"] == "file")
+            .unwrap_or_else(|| panic!("no file line: {}", self.output))
+    }
+
+    /// The signature lines of one mode ("at" or "future").
+    pub fn signatures(&self, mode: &str) -> Vec<&serde_json::Value> {
+        self.lines
+            .iter()
+            .filter(|l| l["kind"] == "signature" && l["mode"] == mode)
+            .collect()
+    }
+}
+
+/// Runs the pyHanko referee (fetching off) on `file` with `trust`, at now (or `at`), plus a
+/// future LTA simulation at each of `futures` (ISO dates).
+pub fn referee(file: &Path, trust: &str, at: Option<&str>, futures: &[&str]) -> Referee {
+    let script = repo_root().join("contrib/pyhanko-check");
+    let mut cmd = Command::new(&script);
+    cmd.arg(file).args(["--trust", trust]);
+    if let Some(at) = at {
+        cmd.args(["--at", at]);
+    }
+    for f in futures {
+        cmd.args(["--future", f]);
+    }
+    let out = cmd.output().expect("run contrib/pyhanko-check");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Referee {
+        ok: out.status.success(),
+        lines,
+        output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// `pyhanko sign adesverify --trust TRUST --trust-replace --validation-time T FILE` (the CLI the
+/// issue names). `T` must be given when the responders are stopped: without it pyHanko validates
+/// in "now" mode, fails to fetch and judges UNTRUSTED despite the DSS (docs/sandbox.md).
+/// Returns (judged TRUSTED and exit 0, output).
+pub fn pyhanko_adesverify(file: &Path, trust: &str, validation_time: &str) -> (bool, String) {
+    let (ok, out) = run(
+        PYHANKO,
+        &[
+            "sign",
+            "adesverify",
+            "--trust",
+            trust,
+            "--trust-replace",
+            "--validation-time",
+            validation_time,
+            &file.to_string_lossy(),
+        ],
+    );
+    let trusted = out.lines().any(|l| l.contains(":INTACT:TRUSTED"));
+    (ok && trusted, out)
+}
+
+/// The current time as ISO 8601 with zone (for `--validation-time`).
+pub fn now_iso() -> String {
+    let (ok, out) = run("date", &["-u", "+%FT%T+00:00"]);
+    assert!(ok, "date: {out}");
+    out.trim().to_string()
+}
+
+/// An ISO date `years` years from today (UTC), for future validations.
+pub fn years_from_now(years: u32) -> String {
+    let (ok, out) = run("date", &["-u", "-d", &format!("+{years} years"), "+%F"]);
+    assert!(ok, "date: {out}");
+    out.trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! A certificate's content from one snapshot of the store: the contract, its typed event log
 //! and the raw messages, with labels in the customer's language.
 
-use super::{AttachmentLine, CertificateData, Embedded, Field, TimelineEntry};
+use super::evidence_file::{self, EvidenceError};
+use super::{AttachmentLine, CertificateData, Embedded, Field, Relationship, TimelineEntry};
 use crate::evidence::event::{BounceReport, ReplyBy};
 use crate::evidence::{EventData, Instant, State};
 use crate::i18n::{certificate_labels as labels, CertificateLabels as Labels};
@@ -206,7 +207,7 @@ pub fn build(
     operator: &str,
     outcome_sentence: &str,
     now: Instant,
-) -> CertificateData {
+) -> Result<CertificateData, EvidenceError> {
     let c = &snapshot.contract;
     let customer = &snapshot.customer;
     let events = &snapshot.events;
@@ -262,6 +263,7 @@ pub fn build(
             mime_type: "message/rfc822".into(),
             bytes: raw.clone(),
             sha256: sha,
+            relationship: Relationship::Source,
         });
     }
 
@@ -285,11 +287,26 @@ pub fn build(
                 mime_type: "message/rfc822".into(),
                 bytes: raw.clone(),
                 sha256: sha,
+                relationship: Relationship::Source,
             });
         }
     }
 
-    CertificateData {
+    let evidence = evidence_file::build(snapshot, operator, now)?;
+    let sha = sha256_hex(&evidence);
+    embedded.push(Embedded {
+        name: evidence_file::FILE_NAME.into(),
+        description: format!(
+            "Machine-readable evidence: every event of the chain with its ETSI EN 319 522 \
+             event, RFC 8785 JSON — SHA-256 {sha}"
+        ),
+        mime_type: evidence_file::MIME_TYPE.into(),
+        bytes: evidence,
+        sha256: sha,
+        relationship: Relationship::Data,
+    });
+
+    Ok(CertificateData {
         language: customer.language.clone(),
         title: l.title.to_string(),
         operator: operator.to_string(),
@@ -315,5 +332,5 @@ pub fn build(
         embedded,
         chain_head: events.last().map(|e| e.hash.clone()).unwrap_or_default(),
         issued_at: now.rfc3339_millis(),
-    }
+    })
 }

@@ -3,10 +3,12 @@
 //! (PAdES, [`crate::signature`]) and timestamped by a TSA (RFC 3161, [`crate::timestamp`]).
 
 pub mod build;
+pub mod evidence_file;
 pub mod issue;
 pub mod render;
+pub mod renew;
 
-pub use issue::{issue, IssueError, Issued};
+pub use issue::{issue, Certifier, IssueError, Issued};
 
 use serde::Serialize;
 
@@ -17,7 +19,8 @@ pub struct Field {
     pub value: String,
 }
 
-/// A file embedded in the PDF (the original .eml messages), with its hash printed.
+/// A file embedded in the PDF (the original .eml messages, the evidence file), with its hash
+/// printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Embedded {
     pub name: String,
@@ -26,6 +29,16 @@ pub struct Embedded {
     pub bytes: Vec<u8>,
     /// Lower-case hex SHA-256 of `bytes`.
     pub sha256: String,
+    pub relationship: Relationship,
+}
+
+/// How an embedded file relates to the certificate (PDF/A-3 `/AFRelationship`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relationship {
+    /// The certificate was made from it (the original messages).
+    Source,
+    /// It is the certificate's content in machine-readable form (the evidence file).
+    Data,
 }
 
 /// An attachment of the contract, listed with its hash.

@@ -1,6 +1,7 @@
 //! `certd certificates …` and `certd verify`.
 
 use super::{find_contract, print_json, CertificatesCmd};
+use crate::certificate::evidence_file;
 use crate::error::Error;
 use crate::signature::VerifyReport;
 use crate::store::Store;
@@ -33,10 +34,13 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
         } => {
             let (label, pdf) = stored(store, &id)?;
             let anchors = read_text(&trust)?;
-            let report = crate::signature::verify_pdf_at(
+            let report = with_evidence(
+                crate::signature::verify_pdf_at(
+                    &pdf,
+                    &anchors,
+                    at.unwrap_or_else(std::time::SystemTime::now),
+                ),
                 &pdf,
-                &anchors,
-                at.unwrap_or_else(std::time::SystemTime::now),
             );
             print_report(&label, &report, json)?;
             Ok(report.valid)
@@ -71,7 +75,52 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
             token: t,
             signature_value,
         } => token(&file, &t, &signature_value).map(|()| true),
+        CertificatesCmd::Renew { .. } => Err(Error::Invalid("handled by the caller".into())),
     }
+}
+
+/// `certd certificates renew`: renews what is due now, in this process (the daemon may run
+/// meanwhile: a version stored twice is stored once).
+pub(super) fn renew(
+    config: &crate::config::Config,
+    store: Store,
+    before_secs: u64,
+    limit: usize,
+    json: bool,
+) -> Result<bool, Error> {
+    let c = config.certificate.as_ref().ok_or_else(|| {
+        Error::Config("no [certificate] section: there is no TSA to renew with".into())
+    })?;
+    let certifier = crate::certificate::Certifier::from_config(c)?;
+    let store = std::sync::Mutex::new(store);
+    let done = crate::certificate::renew::renew_due(
+        &store,
+        &certifier,
+        i64::try_from(before_secs).unwrap_or(i64::MAX),
+        limit,
+        crate::evidence::Instant::now(),
+    )?;
+    let ok = done.failed.is_empty() && done.stopped.is_none();
+    if json {
+        print_json(&done)?;
+        return Ok(ok);
+    }
+    for (id, version, by) in &done.renewed {
+        println!("renewed {id}: version {version}, renew again by {by}");
+    }
+    for (id, why) in &done.failed {
+        println!("FAILED  {id}: {why}");
+    }
+    if let Some(why) = &done.stopped {
+        println!("stopped: {why}");
+    }
+    println!(
+        "{} certificate(s) checked, {} renewed, {} failed",
+        done.checked,
+        done.renewed.len(),
+        done.failed.len()
+    );
+    Ok(ok)
 }
 
 fn no_certificate(id: &str, state: &str) -> Error {
@@ -113,13 +162,29 @@ pub(super) fn verify_file(
 ) -> Result<bool, Error> {
     let pdf = read_bytes(file)?;
     let anchors = read_text(trust)?;
-    let report = crate::signature::verify_pdf_at(
+    let report = with_evidence(
+        crate::signature::verify_pdf_at(
+            &pdf,
+            &anchors,
+            at.unwrap_or_else(std::time::SystemTime::now),
+        ),
         &pdf,
-        &anchors,
-        at.unwrap_or_else(std::time::SystemTime::now),
     );
     print_report(&file.display().to_string(), &report, json)?;
     Ok(report.valid)
+}
+
+/// Adds the evidence file's check (docs/evidence.md): one that does not verify makes the
+/// report invalid.
+fn with_evidence(mut report: VerifyReport, pdf: &[u8]) -> VerifyReport {
+    let (ok, detail) = evidence_file::verdict(pdf);
+    report.checks.push(("evidence file".into(), ok, detail));
+    report.valid &= ok;
+    if !ok {
+        // No level is reached by a certificate whose evidence does not verify.
+        report.level = None;
+    }
+    report
 }
 
 fn print_report(label: &str, report: &VerifyReport, json: bool) -> Result<(), Error> {

@@ -352,6 +352,22 @@ pub enum CertificatesCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Renew the archive time-stamp of stored certificates (PAdES B-LTA).
+    ///
+    /// Every certificate whose newest time-stamp's TSA certificate expires within --before
+    /// gets fresh validation data and a new document time-stamp, stored as a new version (the
+    /// earlier bytes are kept). Exit 1 if any could not be renewed.
+    Renew {
+        /// Horizon: renew what expires within this time (e.g. 1y, 90days).
+        #[arg(long, default_value = "1y", value_parser = parse::duration)]
+        before: u64,
+        /// At most this many certificates in this run.
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mail a certificate again, to its original recipients or to --to addresses.
     ///
     /// The copies are queued in the outbox with fresh idempotency keys (and recorded as a
@@ -434,6 +450,11 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     match cli.command {
         Command::Customers(c) => customers::run(&mut store, c).map(|()| true),
         Command::Contracts(c) => contracts::run(&store, c),
+        Command::Certificates(CertificatesCmd::Renew {
+            before,
+            limit,
+            json,
+        }) => certificates::renew(&config, store, before, limit, json),
         Command::Certificates(c) => certificates::run(&mut store, c),
         Command::Status {
             stuck_after,

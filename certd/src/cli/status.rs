@@ -88,6 +88,15 @@ pub(super) fn run(
             "an outbox effect has failed {worst} attempts (limit {max_attempts})"
         ));
     }
+    // Evidence that is not being issued is never a matter of waiting for more attempts.
+    for c in &h.certificates_blocked {
+        problems.push(format!(
+            "the certificate of contract {} is not issued ({} attempt(s)): {}",
+            c.contract_id.as_deref().unwrap_or("-"),
+            c.attempts,
+            c.last_error.as_deref().unwrap_or("-")
+        ));
+    }
     let healthy = problems.is_empty();
     let db = &config.database;
     let db_size = file_size(db);
@@ -115,6 +124,7 @@ pub(super) fn run(
                 "failing_total": h.outbox_failing_total,
                 "failing": h.outbox_failing,
             },
+            "certificates_blocked": h.certificates_blocked,
         }))?;
         return Ok(healthy);
     }

@@ -336,6 +336,21 @@ pub struct CertificateResend {
     pub by: String,
 }
 
+/// The certificate was renewed (`certificate_renewed`): a new version of the file with fresh
+/// validation data and a new document time-stamp (PAdES B-LTA); the earlier bytes are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRenewed {
+    /// 2 for the first renewal.
+    pub version: u32,
+    pub sha256: String,
+    pub size: u64,
+    /// The new document time-stamp.
+    pub timestamp: Option<TimestampSummary>,
+    /// When the new time-stamp's TSA certificate expires: renew again before then.
+    #[serde(with = "instant::seconds")]
+    pub renew_by: Instant,
+}
+
 /// One event's data, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventData {
@@ -355,6 +370,7 @@ pub enum EventData {
     SmsDlr(SmsDlr),
     CertificateIssued(CertificateIssued),
     CertificateResend(CertificateResend),
+    CertificateRenewed(CertificateRenewed),
     /// A kind this release does not know (written by a newer one), kept as it is.
     Other {
         kind: String,
@@ -401,6 +417,7 @@ impl EventData {
             "sms_dlr" => EventData::SmsDlr(typed(kind, data)?),
             "certificate_issued" => EventData::CertificateIssued(typed(kind, data)?),
             "certificate_resend" => EventData::CertificateResend(typed(kind, data)?),
+            "certificate_renewed" => EventData::CertificateRenewed(typed(kind, data)?),
             _ => {
                 if let Some(job) = kind.strip_suffix("_sent").and_then(JobKind::parse) {
                     if job.is_sms() {
@@ -437,6 +454,7 @@ impl EventData {
             EventData::SmsDlr(_) => "sms_dlr".into(),
             EventData::CertificateIssued(_) => "certificate_issued".into(),
             EventData::CertificateResend(_) => "certificate_resend".into(),
+            EventData::CertificateRenewed(_) => "certificate_renewed".into(),
             EventData::Other { kind, .. } => kind.clone(),
         }
     }
@@ -455,6 +473,7 @@ impl EventData {
             EventData::SmsDlr(x) => serde_json::to_value(x),
             EventData::CertificateIssued(x) => serde_json::to_value(x),
             EventData::CertificateResend(x) => serde_json::to_value(x),
+            EventData::CertificateRenewed(x) => serde_json::to_value(x),
             EventData::Other { data, .. } => Ok(data.clone()),
         };
         // Serializing these plain structs into a Value cannot fail (no maps with non-string

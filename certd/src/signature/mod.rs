@@ -13,12 +13,16 @@
 
 mod cades;
 mod dss;
+pub mod fetch;
 mod level;
+pub mod ltv;
 mod parts;
 mod pdf;
 mod revocation;
 mod verify;
 
+#[cfg(test)]
+mod ltv_tests;
 #[cfg(test)]
 mod tests;
 
@@ -29,7 +33,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use x509_cert::Certificate;
 
+pub use fetch::{HttpFetcher, RevocationSource};
 pub use level::{Level, UnknownLevel};
+pub use ltv::LtvError;
 pub use parts::timestamp_parts;
 pub use pdf::LoadError;
 pub use verify::{verify_pdf, verify_pdf_at};
@@ -220,7 +226,8 @@ impl Signer {
     ) -> Result<Vec<u8>, Error> {
         let now = der::DateTime::from_system_time(std::time::SystemTime::now())
             .map_err(|e| Error::Invalid(format!("system clock: {e}")))?;
-        let mut prepared = pdf::prepare(pdf, reason, &pdf::pdf_date(&now), CONTENTS_SIZE)?;
+        let m = pdf::pdf_date(&now);
+        let mut prepared = pdf::prepare(pdf, pdf::SigKind::Cades { reason, m: &m }, CONTENTS_SIZE)?;
         let digest: [u8; 32] = {
             let mut h = Sha256::new();
             for range in prepared.signed_ranges() {
@@ -231,6 +238,58 @@ impl Signer {
         let cms = self.signed_data(&digest, tsa)?;
         prepared.fill_contents(&cms)?;
         Ok(prepared.bytes)
+    }
+
+    /// Signs `pdf` at `level` (B-T, B-LT or B-LTA; B-B is never issued: the time-stamp is what
+    /// dates the evidence).
+    ///
+    /// B-LT fetches, after the signature time-stamp, the revocation data of the operator's
+    /// chain and of the TSA's, judges it (a revoked or expired certificate is an error, never a
+    /// certificate) and writes it to the `/DSS`; B-LTA then adds a document time-stamp and the
+    /// validation data of its TSA.
+    pub fn sign(
+        &self,
+        pdf: &[u8],
+        reason: &str,
+        tsa: &dyn Timestamper,
+        level: Level,
+        source: &dyn RevocationSource,
+        issuers: &[Certificate],
+    ) -> Result<Vec<u8>, SignError> {
+        let now = unix_now();
+        for c in &self.chain {
+            let v = &c.tbs_certificate.validity;
+            if now < v.not_before.to_unix_duration() || now > v.not_after.to_unix_duration() {
+                return Err(SignError::Ltv(LtvError::Expired {
+                    subject: c.tbs_certificate.subject.to_string(),
+                    from: v.not_before.to_string(),
+                    to: v.not_after.to_string(),
+                }));
+            }
+        }
+        let signed = self.sign_pdf(pdf, reason, tsa).map_err(SignError::Sign)?;
+        if level <= Level::T {
+            return Ok(signed);
+        }
+        let located =
+            pdf::locate_last_signature(&signed).map_err(|e| SignError::Sign(Error::from(e)))?;
+        let token = cades::Cms::parse(&located.contents)
+            .and_then(|cms| cms.timestamp_token())
+            .map_err(|e| SignError::Sign(Error::from(e)))?
+            .ok_or_else(|| SignError::Sign(Error::Invalid("no signature time-stamp".into())))?;
+        let mut pool = self.chain.clone();
+        pool.extend_from_slice(issuers);
+        let tsa_path = ltv::token_path(&token, &pool)?;
+        let with_dss = ltv::add_validation_data(
+            &signed,
+            &located.contents,
+            &[self.chain.clone(), tsa_path],
+            source,
+        )?;
+        if level == Level::Lt {
+            return Ok(with_dss);
+        }
+        Ok(ltv::archive(&with_dss, tsa, source, &pool)?)
     }
 
     /// Builds the DER CMS `ContentInfo` for a detached signature over `digest`, with its
@@ -252,6 +311,59 @@ impl Signer {
         }?;
         cades::add_signature_timestamp(&unstamped, tsa)
     }
+}
+
+/// The PEM certificates of `path` (issuers of the TSAs), none without a path.
+pub fn load_issuers(path: Option<&Path>) -> Result<Vec<Certificate>, Error> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    Certificate::load_pem_chain(&pem)
+        .map_err(|e| Error::Config(format!("{} is not PEM certificates: {e}", path.display())))
+}
+
+/// Renews the archive time-stamp of a stored certificate: validation data for its newest
+/// time-stamp, then a new document time-stamp (B-LTA). `issuers` helps find the TSAs' CAs.
+pub fn renew(
+    pdf: &[u8],
+    tsa: &dyn Timestamper,
+    source: &dyn RevocationSource,
+    issuers: &[Certificate],
+) -> Result<Vec<u8>, SignError> {
+    Ok(ltv::renew(pdf, tsa, source, issuers)?)
+}
+
+/// When the TSA certificate of a signed file's newest time-stamp expires (Unix time): its
+/// archive time-stamp must be renewed before. `None` for a file without a readable one.
+pub fn renew_by(pdf: &[u8]) -> Option<std::time::Duration> {
+    ltv::renew_by(pdf)
+}
+
+/// Why a certificate could not be signed at the level asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// Signing or the TSA failed (a TSA failure is temporary).
+    #[error("{0}")]
+    Sign(#[source] Error),
+    /// The validation data of B-LT cannot be had.
+    #[error("{0}")]
+    Ltv(#[from] LtvError),
+}
+
+impl SignError {
+    /// Retrying will not help until an operator changes the configuration: a revoked or
+    /// expired certificate.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, SignError::Ltv(e) if e.needs_operator())
+    }
+}
+
+fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Reads a PKCS#8 `PRIVATE KEY` PEM block holding a P-256 or RSA key.
@@ -301,21 +413,33 @@ fn load_key(pem: &[u8]) -> Result<Key, Error> {
 /// (RFC 3339), `serial` (hex), `policy`, `tsa` (the TSA certificate's subject) and
 /// `token_sha256`. `null` when the PDF has no readable signature time-stamp.
 pub fn timestamp_summary(pdf: &[u8]) -> serde_json::Value {
-    let summary = || -> Option<serde_json::Value> {
-        let located = pdf::locate_last_signature(pdf).ok()?;
-        let cms = cades::Cms::parse(&located.contents).ok()?;
-        let token = cms.timestamp_token().ok()??;
-        let parsed = cades::SignedToken::parse(&token).ok()?;
-        let tst = &parsed.token.tst;
-        Some(serde_json::json!({
-            "gen_time": parsed.gen_time.rfc3339,
-            "serial": hex::encode(tst.serial_number.as_bytes()),
-            "policy": tst.policy.to_string(),
-            "tsa": parsed.signer_cert().map(|c| c.tbs_certificate.subject.to_string()),
-            "token_sha256": hex::encode(Sha256::digest(&token)),
-        }))
-    };
-    summary().unwrap_or(serde_json::Value::Null)
+    pdf::locate_last_signature(pdf)
+        .ok()
+        .and_then(|located| cades::Cms::parse(&located.contents).ok())
+        .and_then(|cms| cms.timestamp_token().ok().flatten())
+        .and_then(|token| summarize(&token))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The same summary for the newest time-stamp of the file (the newest document time-stamp of
+/// a B-LTA file).
+pub fn archive_timestamp_summary(pdf: &[u8]) -> serde_json::Value {
+    ltv::newest_timestamp(pdf)
+        .ok()
+        .and_then(|(_, token)| summarize(&token))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn summarize(token: &[u8]) -> Option<serde_json::Value> {
+    let parsed = cades::SignedToken::parse(token).ok()?;
+    let tst = &parsed.token.tst;
+    Some(serde_json::json!({
+        "gen_time": parsed.gen_time.rfc3339,
+        "serial": hex::encode(tst.serial_number.as_bytes()),
+        "policy": tst.policy.to_string(),
+        "tsa": parsed.signer_cert().map(|c| c.tbs_certificate.subject.to_string()),
+        "token_sha256": hex::encode(Sha256::digest(token)),
+    }))
 }
 
 /// What `certd verify` found.

@@ -124,56 +124,193 @@ fn serialize(object: &Object) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// What the new signature field holds.
+pub(crate) enum SigKind<'a> {
+    /// The operator's PAdES signature: `/Type /Sig /SubFilter /ETSI.CAdES.detached`, with the
+    /// claimed signing time `/M` and a `/Reason`.
+    Cades { reason: &'a str, m: &'a str },
+    /// A document time-stamp (ISO 32000-2 section 12.8.5; ETSI EN 319 142-1 section 5.4.3):
+    /// `/Type /DocTimeStamp /SubFilter /ETSI.RFC3161`, `/Contents` an RFC 3161 token.
+    DocTimeStamp,
+}
+
+/// A readable, unencrypted PDF opened for an incremental update (ISO 32000-1 section 7.5.6).
+pub(crate) struct Opened {
+    pub doc: lopdf::Document,
+    pub root_id: ObjectId,
+    /// Offset of the previous cross-reference section (`/Prev` of the new trailer).
+    prev: usize,
+    xref_stream: bool,
+    next_free: u32,
+}
+
+impl Opened {
+    pub(crate) fn new(pdf: &[u8]) -> Result<Opened, Error> {
+        let doc = load(pdf).map_err(|e| invalid(format!("cannot read: {e}")))?;
+        if doc.is_encrypted() || doc.trailer.get(b"Encrypt").is_ok() {
+            return Err(invalid("encrypted documents are not signed"));
+        }
+        if doc.xref_recovery.is_some() {
+            return Err(invalid(
+                "damaged cross-reference table; refusing to append an update",
+            ));
+        }
+        let prev = doc.xref_start;
+        if prev == 0 || prev >= pdf.len() {
+            return Err(invalid("no usable startxref"));
+        }
+        let xref_stream = matches!(
+            doc.reference_table.cross_reference_type,
+            lopdf::xref::XrefType::CrossReferenceStream
+        );
+        let root_id = doc
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .map_err(|_| invalid("trailer has no /Root reference"))?;
+        let size = doc
+            .trailer
+            .get(b"Size")
+            .and_then(Object::as_i64)
+            .ok()
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or(0);
+        let next_free = size.max(doc.max_id + 1);
+        Ok(Opened {
+            doc,
+            root_id,
+            prev,
+            xref_stream,
+            next_free,
+        })
+    }
+
+    /// A fresh object number for the update.
+    pub(crate) fn allocate(&mut self) -> ObjectId {
+        let id = (self.next_free, 0);
+        self.next_free += 1;
+        id
+    }
+
+    /// The catalog as it stands, to be changed and written back.
+    pub(crate) fn catalog(&self) -> Result<Dictionary, Error> {
+        Ok(self
+            .doc
+            .get_dictionary(self.root_id)
+            .map_err(invalid)?
+            .clone())
+    }
+
+    /// Appends the update to `pdf`: `raw` objects (already serialised, written first, in
+    /// order), then `objects`, then the cross-reference section and trailer. Returns the new
+    /// file and the offset at which each raw object's body starts.
+    pub(crate) fn write(
+        mut self,
+        pdf: &[u8],
+        raw: Vec<(ObjectId, Vec<u8>)>,
+        objects: Vec<(ObjectId, Object)>,
+    ) -> Result<(Vec<u8>, Vec<usize>), Error> {
+        let mut out = pdf.to_vec();
+        if !matches!(out.last(), Some(b'\n' | b'\r')) {
+            out.push(b'\n');
+        }
+        let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
+        let mut bodies = Vec::new();
+        for (id, body) in raw {
+            offsets.push((id, out.len()));
+            writeln!(out, "{} {} obj", id.0, id.1).map_err(invalid)?;
+            bodies.push(out.len());
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        for (id, object) in &objects {
+            offsets.push((*id, out.len()));
+            writeln!(out, "{} {} obj", id.0, id.1).map_err(invalid)?;
+            out.extend_from_slice(&serialize(object)?);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+
+        let mut trailer = Dictionary::new();
+        let xref_id = self.xref_stream.then(|| self.allocate());
+        trailer.set("Size", Object::Integer(i64::from(self.next_free)));
+        trailer.set("Root", Object::Reference(self.root_id));
+        if let Ok(info) = self.doc.trailer.get(b"Info") {
+            trailer.set("Info", info.clone());
+        }
+        let id = match self.doc.trailer.get(b"ID") {
+            Ok(Object::Array(a)) if a.len() == 2 => Object::Array(a.clone()),
+            _ => {
+                use sha2::Digest;
+                let h = sha2::Sha256::digest(pdf)[..16].to_vec();
+                Object::Array(vec![
+                    Object::String(h.clone(), StringFormat::Hexadecimal),
+                    Object::String(h, StringFormat::Hexadecimal),
+                ])
+            }
+        };
+        trailer.set("ID", id);
+        trailer.set("Prev", Object::Integer(self.prev as i64));
+
+        let xref_at = out.len();
+        match xref_id {
+            None => {
+                offsets.sort();
+                out.extend_from_slice(b"xref\n");
+                for run in runs(&offsets) {
+                    writeln!(out, "{} {}", run[0].0 .0, run.len()).map_err(invalid)?;
+                    for ((_, generation), offset) in run {
+                        write!(out, "{offset:010} {generation:05} n\r\n").map_err(invalid)?;
+                    }
+                }
+                out.extend_from_slice(b"trailer\n");
+                out.extend_from_slice(&serialize(&Object::Dictionary(trailer))?);
+                out.push(b'\n');
+            }
+            Some(xref_id) => {
+                offsets.push((xref_id, xref_at));
+                offsets.sort();
+                let mut index = Vec::new();
+                let mut data = Vec::new();
+                for run in runs(&offsets) {
+                    index.push(Object::Integer(i64::from(run[0].0 .0)));
+                    index.push(Object::Integer(run.len() as i64));
+                    for ((_, generation), offset) in run {
+                        let offset =
+                            u32::try_from(*offset).map_err(|_| invalid("file over 4 GiB"))?;
+                        data.push(1u8);
+                        data.extend_from_slice(&offset.to_be_bytes());
+                        data.extend_from_slice(&generation.to_be_bytes());
+                    }
+                }
+                trailer.set("Type", Object::Name(b"XRef".to_vec()));
+                trailer.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
+                trailer.set("Index", Object::Array(index));
+                trailer.set("Length", Object::Integer(data.len() as i64));
+                writeln!(out, "{} {} obj", xref_id.0, xref_id.1).map_err(invalid)?;
+                out.extend_from_slice(&serialize(&Object::Dictionary(trailer))?);
+                out.extend_from_slice(b"\nstream\n");
+                out.extend_from_slice(&data);
+                out.extend_from_slice(b"\nendstream\nendobj\n");
+            }
+        }
+        write!(out, "startxref\n{xref_at}\n%%EOF\n").map_err(invalid)?;
+        Ok((out, bodies))
+    }
+}
+
 /// Appends to `pdf` an incremental update with an invisible signature field on the first page
-/// and a signature dictionary (`/Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached`, `/M`,
-/// `/Reason`), with `/ByteRange` already patched and `/Contents` reserved for `contents_size`
-/// bytes of zeros.
-pub(crate) fn prepare(
-    pdf: &[u8],
-    reason: &str,
-    m: &str,
-    contents_size: usize,
-) -> Result<Prepared, Error> {
-    let doc = load(pdf).map_err(|e| invalid(format!("cannot read: {e}")))?;
-    if doc.is_encrypted() || doc.trailer.get(b"Encrypt").is_ok() {
-        return Err(invalid("encrypted documents are not signed"));
-    }
-    if doc.xref_recovery.is_some() {
-        return Err(invalid(
-            "damaged cross-reference table; refusing to append an update",
-        ));
-    }
-    let prev = doc.xref_start;
-    if prev == 0 || prev >= pdf.len() {
-        return Err(invalid("no usable startxref"));
-    }
-    let xref_stream = matches!(
-        doc.reference_table.cross_reference_type,
-        lopdf::xref::XrefType::CrossReferenceStream
-    );
-    let root_id = doc
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|_| invalid("trailer has no /Root reference"))?;
-    let mut catalog = doc.get_dictionary(root_id).map_err(invalid)?.clone();
+/// whose value is a signature dictionary of `kind` (`/Filter /Adobe.PPKLite`), with
+/// `/ByteRange` already patched and `/Contents` reserved for `contents_size` bytes of zeros.
+pub(crate) fn prepare(pdf: &[u8], kind: SigKind, contents_size: usize) -> Result<Prepared, Error> {
+    let mut opened = Opened::new(pdf)?;
+    let doc = &opened.doc;
+    let root_id = opened.root_id;
+    let mut catalog = opened.catalog()?;
     let page_id = *doc
         .get_pages()
         .values()
         .next()
         .ok_or_else(|| invalid("document has no page"))?;
-
-    let size = doc
-        .trailer
-        .get(b"Size")
-        .and_then(Object::as_i64)
-        .ok()
-        .and_then(|s| u32::try_from(s).ok())
-        .unwrap_or(0);
-    let first_new = size.max(doc.max_id + 1);
-    let sig_id: ObjectId = (first_new, 0);
-    let widget_id: ObjectId = (first_new + 1, 0);
-    let mut next_free = first_new + 2;
 
     // Objects rewritten in the update, besides the signature dictionary.
     let mut updates: Vec<(ObjectId, Object)> = Vec::new();
@@ -207,10 +344,18 @@ pub(crate) fn prepare(
             }
         }
     }
+    let stem = match kind {
+        SigKind::Cades { .. } => "Signature",
+        SigKind::DocTimeStamp => "Timestamp",
+    };
     let name = (1..)
-        .map(|n| format!("Signature{n}").into_bytes())
+        .map(|n| format!("{stem}{n}").into_bytes())
         .find(|n| !taken.contains(n))
-        .unwrap_or_else(|| b"Signature".to_vec());
+        .unwrap_or_else(|| stem.as_bytes().to_vec());
+    let mut page = doc.get_dictionary(page_id).map_err(invalid)?.clone();
+    let annots = page.get(b"Annots").ok().cloned();
+    let sig_id = opened.allocate();
+    let widget_id = opened.allocate();
     let widget = Dictionary::from_iter(vec![
         ("Type", Object::Name(b"Annot".to_vec())),
         ("Subtype", Object::Name(b"Widget".to_vec())),
@@ -244,10 +389,9 @@ pub(crate) fn prepare(
     }
 
     // The widget on the first page.
-    let mut page = doc.get_dictionary(page_id).map_err(invalid)?.clone();
-    match page.get(b"Annots") {
-        Ok(Object::Reference(id)) => {
-            let id = *id;
+    let doc = &opened.doc;
+    match annots {
+        Some(Object::Reference(id)) => {
             let mut annots = doc
                 .get_object(id)
                 .and_then(Object::as_array)
@@ -256,8 +400,8 @@ pub(crate) fn prepare(
             annots.push(Object::Reference(widget_id));
             updates.push((id, Object::Array(annots)));
         }
-        Ok(Object::Array(a)) => {
-            let mut annots = a.clone();
+        Some(Object::Array(a)) => {
+            let mut annots = a;
             annots.push(Object::Reference(widget_id));
             page.set("Annots", Object::Array(annots));
             updates.push((page_id, Object::Dictionary(page)));
@@ -284,117 +428,42 @@ pub(crate) fn prepare(
     }
     updates.push((root_id, Object::Dictionary(catalog)));
 
-    // Write the update.
-    let mut out = pdf.to_vec();
-    if !matches!(out.last(), Some(b'\n' | b'\r')) {
-        out.push(b'\n');
+    // The signature dictionary, by hand: the placeholders' offsets must be known.
+    let mut sig = Vec::new();
+    match kind {
+        SigKind::Cades { reason, m } => {
+            sig.extend_from_slice(
+                b"<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M ",
+            );
+            sig.extend_from_slice(&serialize(&Object::string_literal(m))?);
+            sig.extend_from_slice(b" /Reason ");
+            sig.extend_from_slice(&serialize(&text_string(reason))?);
+        }
+        SigKind::DocTimeStamp => {
+            sig.extend_from_slice(
+                b"<</Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161",
+            );
+        }
     }
-    let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
-
-    offsets.push((sig_id, out.len()));
-    write!(
-        out,
-        "{} {} obj\n<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M ",
-        sig_id.0, sig_id.1
-    )
-    .map_err(invalid)?;
-    out.extend_from_slice(&serialize(&Object::string_literal(m))?);
-    out.extend_from_slice(b" /Reason ");
-    out.extend_from_slice(&serialize(&text_string(reason))?);
-    out.extend_from_slice(b"\n/ByteRange ");
-    let byte_range_at = out.len();
+    sig.extend_from_slice(b"\n/ByteRange ");
+    let byte_range_in = sig.len();
     let placeholder = format!("[0 {z} {z} {z}]", z = "0".repeat(NUMBER_WIDTH));
-    out.extend_from_slice(placeholder.as_bytes());
-    out.extend_from_slice(b"\n/Contents ");
-    let hole_start = out.len();
-    out.push(b'<');
-    out.resize(out.len() + 2 * contents_size, b'0');
-    out.push(b'>');
-    let hole = hole_start..out.len();
-    out.extend_from_slice(b">>\nendobj\n");
+    sig.extend_from_slice(placeholder.as_bytes());
+    sig.extend_from_slice(b"\n/Contents ");
+    let hole_in = sig.len();
+    sig.push(b'<');
+    sig.resize(sig.len() + 2 * contents_size, b'0');
+    sig.push(b'>');
+    let hole_len = sig.len() - hole_in;
+    sig.extend_from_slice(b">>");
 
-    for (id, object) in &updates {
-        offsets.push((*id, out.len()));
-        writeln!(out, "{} {} obj", id.0, id.1).map_err(invalid)?;
-        out.extend_from_slice(&serialize(object)?);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-
-    let mut trailer = Dictionary::new();
-    let xref_id = if xref_stream {
-        let id = (next_free, 0);
-        next_free += 1;
-        Some(id)
-    } else {
-        None
-    };
-    trailer.set("Size", Object::Integer(i64::from(next_free)));
-    trailer.set("Root", Object::Reference(root_id));
-    if let Ok(info) = doc.trailer.get(b"Info") {
-        trailer.set("Info", info.clone());
-    }
-    let id = match doc.trailer.get(b"ID") {
-        Ok(Object::Array(a)) if a.len() == 2 => Object::Array(a.clone()),
-        _ => {
-            use sha2::Digest;
-            let h = sha2::Sha256::digest(pdf)[..16].to_vec();
-            Object::Array(vec![
-                Object::String(h.clone(), StringFormat::Hexadecimal),
-                Object::String(h, StringFormat::Hexadecimal),
-            ])
-        }
-    };
-    trailer.set("ID", id);
-    trailer.set("Prev", Object::Integer(prev as i64));
-
-    let xref_at = out.len();
-    match xref_id {
-        None => {
-            offsets.sort();
-            out.extend_from_slice(b"xref\n");
-            for run in runs(&offsets) {
-                writeln!(out, "{} {}", run[0].0 .0, run.len()).map_err(invalid)?;
-                for ((_, generation), offset) in run {
-                    write!(out, "{offset:010} {generation:05} n\r\n").map_err(invalid)?;
-                }
-            }
-            out.extend_from_slice(b"trailer\n");
-            out.extend_from_slice(&serialize(&Object::Dictionary(trailer))?);
-            out.push(b'\n');
-        }
-        Some(xref_id) => {
-            offsets.push((xref_id, xref_at));
-            offsets.sort();
-            let mut index = Vec::new();
-            let mut data = Vec::new();
-            for run in runs(&offsets) {
-                index.push(Object::Integer(i64::from(run[0].0 .0)));
-                index.push(Object::Integer(run.len() as i64));
-                for ((_, generation), offset) in run {
-                    let offset = u32::try_from(*offset).map_err(|_| invalid("file over 4 GiB"))?;
-                    data.push(1u8);
-                    data.extend_from_slice(&offset.to_be_bytes());
-                    data.extend_from_slice(&generation.to_be_bytes());
-                }
-            }
-            trailer.set("Type", Object::Name(b"XRef".to_vec()));
-            trailer.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
-            trailer.set("Index", Object::Array(index));
-            trailer.set("Length", Object::Integer(data.len() as i64));
-            writeln!(out, "{} {} obj", xref_id.0, xref_id.1).map_err(invalid)?;
-            out.extend_from_slice(&serialize(&Object::Dictionary(trailer))?);
-            out.extend_from_slice(b"\nstream\n");
-            out.extend_from_slice(&data);
-            out.extend_from_slice(b"\nendstream\nendobj\n");
-        }
-    }
-    write!(out, "startxref\n{xref_at}\n%%EOF\n").map_err(invalid)?;
-
+    let (out, bodies) = opened.write(pdf, vec![(sig_id, sig)], updates)?;
+    let body = bodies[0];
     let mut prepared = Prepared {
         bytes: out,
-        byte_range_at,
+        byte_range_at: body + byte_range_in,
         byte_range_len: placeholder.len(),
-        hole,
+        hole: body + hole_in..body + hole_in + hole_len,
     };
     prepared.patch_byte_range()?;
     Ok(prepared)
@@ -413,15 +482,39 @@ fn runs(offsets: &[(ObjectId, usize)]) -> Vec<&[(ObjectId, usize)]> {
     out
 }
 
-/// The last signature of a PDF, as found for verification.
+/// A signature dictionary of a PDF, as found for verification.
+#[derive(Debug, Clone)]
 pub(crate) struct Located {
     pub byte_range: Vec<i64>,
     /// The `/Contents` bytes (the CMS blob followed by placeholder zeros).
     pub contents: Vec<u8>,
+    /// `/Type /DocTimeStamp` (ISO 32000-2 section 12.8.5) rather than a signature.
+    pub doc_timestamp: bool,
 }
 
-/// Finds the signature field whose `/ByteRange` reaches furthest into the file.
+impl Located {
+    /// Where the signed revision ends: `b + c` of `/ByteRange [0 a b c]`, or -1.
+    pub fn end(&self) -> i64 {
+        match self.byte_range.as_slice() {
+            [_, _, b, c] => b.saturating_add(*c),
+            _ => -1,
+        }
+    }
+}
+
+/// Finds the signature field (not a document time-stamp) whose `/ByteRange` reaches furthest
+/// into the file.
 pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, ReadError> {
+    signatures(pdf)?
+        .into_iter()
+        .rev()
+        .find(|l| !l.doc_timestamp)
+        .ok_or(ReadError::NoSignature)
+}
+
+/// Every signed signature field of the document (signatures and document time-stamps), in the
+/// order of the file revisions they sign.
+pub(crate) fn signatures(pdf: &[u8]) -> Result<Vec<Located>, ReadError> {
     let doc = load(pdf).map_err(ReadError::Pdf)?;
     let catalog = doc.catalog().map_err(ReadError::NoCatalog)?;
     let acro = catalog
@@ -435,7 +528,7 @@ pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, ReadError> {
         .and_then(|(_, o)| o.as_array())
         .map_err(|_| ReadError::NoFields)?;
     let mut stack: Vec<(&Object, bool)> = fields.iter().map(|f| (f, false)).collect();
-    let mut best: Option<Located> = None;
+    let mut found: Vec<Located> = Vec::new();
     let mut seen = 0;
     while let Some((field, inherited_sig)) = stack.pop() {
         seen += 1;
@@ -473,20 +566,13 @@ pub(crate) fn locate_last_signature(pdf: &[u8]) -> Result<Located, ReadError> {
         let Ok(contents) = v.get(b"Contents").and_then(Object::as_str) else {
             continue;
         };
-        let end = match byte_range.as_slice() {
-            [_, _, b, c] => b.saturating_add(*c),
-            _ => -1,
-        };
-        let better = best.as_ref().is_none_or(|b| match b.byte_range.as_slice() {
-            [_, _, bb, bc] => end > bb.saturating_add(*bc),
-            _ => true,
+        found.push(Located {
+            byte_range,
+            contents: contents.to_vec(),
+            doc_timestamp: v.get(b"Type").and_then(Object::as_name).ok()
+                == Some(b"DocTimeStamp".as_slice()),
         });
-        if better {
-            best = Some(Located {
-                byte_range,
-                contents: contents.to_vec(),
-            });
-        }
     }
-    best.ok_or(ReadError::NoSignature)
+    found.sort_by_key(Located::end);
+    Ok(found)
 }

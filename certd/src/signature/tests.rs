@@ -11,20 +11,20 @@ use std::time::{Duration, Instant};
 
 /// Test PKI: root CA (P-256) → intermediate CA (P-256) → operator P-256 and RSA-2048 certs;
 /// the TSA (RSA-2048, EKU timeStamping) directly under the root.
-struct Pki {
+pub(super) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-    fn read(&self, name: &str) -> String {
+    pub(super) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name)).expect("read fixture")
     }
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(super) fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -53,7 +53,7 @@ extern "C" fn remove_pki() {
     }
 }
 
-fn pki() -> &'static Pki {
+pub(super) fn pki() -> &'static Pki {
     PKI.get_or_init(|| {
         // SAFETY: registers a plain `extern "C" fn()` that only touches an initialised static.
         unsafe { libc::atexit(remove_pki) };
@@ -69,7 +69,16 @@ fn pki() -> &'static Pki {
              [signer]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
              subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
              [tsa]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+             extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+             [inter_ltv]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+             authorityInfoAccess=OCSP;URI:http://ocsp.test/root\n\
+             [signer_ltv]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+             authorityInfoAccess=OCSP;URI:http://ocsp.test/inter\n\
+             [tsa_ltv]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=critical,timeStamping\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+             authorityInfoAccess=OCSP;URI:http://ocsp.test/root\n",
         )
         .expect("write ext.cnf");
         let genkey = |name: &str, alg: &[&str]| {
@@ -79,6 +88,7 @@ fn pki() -> &'static Pki {
         let rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
         genkey("root.key", &ec);
         genkey("inter.key", &ec);
+        genkey("inter-ltv.key", &ec);
         genkey("op.key", &ec);
         genkey("oprsa.key", &rsa);
         genkey("tsa.key", &rsa);
@@ -102,12 +112,17 @@ fn pki() -> &'static Pki {
         issue("op", "op.key", "/O=certmail test/CN=certmail operator P-256", "inter", "signer");
         issue("oprsa", "oprsa.key", "/O=certmail test/CN=certmail operator RSA", "inter", "signer");
         issue("tsa", "tsa.key", "/O=certmail test/CN=certmail test TSA", "root", "tsa");
+        // The same with OCSP responder URLs (authority information access), for B-LT.
+        issue("inter-ltv", "inter-ltv.key", "/O=certmail test/CN=certmail test operators CA (LTV)", "root", "inter_ltv");
+        issue("op-ltv", "op.key", "/O=certmail test/CN=certmail operator P-256 (LTV)", "inter-ltv", "signer_ltv");
+        issue("tsa-ltv", "tsa.key", "/O=certmail test/CN=certmail test TSA (LTV)", "root", "tsa_ltv");
         let cat = |out: &str, parts: &[&str]| {
             let all: String = parts.iter().map(|n| std::fs::read_to_string(d.join(n)).expect("pem")).collect();
             std::fs::write(d.join(out), all).expect("write chain");
         };
         cat("op-chain.pem", &["op.pem", "inter.pem", "root.pem"]);
         cat("oprsa-chain.pem", &["oprsa.pem", "inter.pem", "root.pem"]);
+        cat("op-ltv-chain.pem", &["op-ltv.pem", "inter-ltv.pem", "root.pem"]);
         for key in ["op.key", "oprsa.key"] {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(d.join(key), std::fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -126,6 +141,10 @@ fn pki() -> &'static Pki {
             ),
         )
         .expect("tsa.cnf");
+        let ltv = std::fs::read_to_string(d.join("tsa.cnf"))
+            .expect("tsa.cnf")
+            .replace(&p("tsa.pem"), &p("tsa-ltv.pem"));
+        std::fs::write(d.join("tsa-ltv.cnf"), ltv).expect("tsa-ltv.cnf");
         Pki { dir }
     })
 }
@@ -133,7 +152,7 @@ fn pki() -> &'static Pki {
 /// A real RFC 3161 TSA: `openssl ts -query` and `openssl ts -reply -token_out`.
 static TSA_LOCK: Mutex<()> = Mutex::new(());
 
-struct OpensslTsa {
+pub(super) struct OpensslTsa {
     /// Time spent inside the TSA, so benchmarks can leave it out.
     spent: Mutex<Duration>,
     /// The `openssl ts` configuration file in the fixture directory.
@@ -141,10 +160,18 @@ struct OpensslTsa {
 }
 
 impl OpensslTsa {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         OpensslTsa {
             spent: Mutex::new(Duration::ZERO),
             config: "tsa.cnf",
+        }
+    }
+
+    /// The TSA whose certificate names an OCSP responder (B-LT tests).
+    pub(super) fn ltv() -> Self {
+        OpensslTsa {
+            spent: Mutex::new(Duration::ZERO),
+            config: "tsa-ltv.cnf",
         }
     }
 
@@ -225,7 +252,7 @@ impl Timestamper for WrongTsa {
 }
 
 /// A one-page PDF with a classic cross-reference table, written by hand.
-fn classic_pdf() -> Vec<u8> {
+pub(super) fn classic_pdf() -> Vec<u8> {
     let content = b"BT /F1 24 Tf 72 760 Td (Certificate of delivery: Hello) Tj ET\n";
     let objects: Vec<Vec<u8>> = vec![
         b"<</Type /Catalog /Pages 2 0 R>>".to_vec(),
@@ -291,10 +318,11 @@ fn xref_stream_pdf() -> Vec<u8> {
     out
 }
 
-fn signer(kind: &str) -> Signer {
+pub(super) fn signer(kind: &str) -> Signer {
     let pki = pki();
     let (key, chain) = match kind {
         "p256" => ("op.key", "op-chain.pem"),
+        "ltv" => ("op.key", "op-ltv-chain.pem"),
         _ => ("oprsa.key", "oprsa-chain.pem"),
     };
     Signer::from_pem_files(&pki.path(key), &pki.path(chain)).expect("load signer")

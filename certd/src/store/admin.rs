@@ -9,7 +9,7 @@ use super::outbox::{enqueue, Job};
 use super::{Customer, Store};
 use crate::error::Error;
 use crate::evidence::event::CertificateResend;
-use crate::evidence::{EventData, Instant};
+use crate::evidence::{EventData, Instant, JobKind};
 use certmail_protocol::CustomerPolicy;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -96,6 +96,9 @@ pub struct Health {
     /// Pending rows that failed at least once, most attempts first (at most 20).
     pub outbox_failing: Vec<FailingEffect>,
     pub outbox_failing_total: i64,
+    /// Certificates whose signing failed and waits for a retry (at most 20, oldest first):
+    /// evidence that is not being issued.
+    pub certificates_blocked: Vec<FailingEffect>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -398,6 +401,25 @@ impl Store {
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
+        let certificates_blocked = {
+            let mut stmt = c.prepare(
+                "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
+                 WHERE done_at IS NULL AND last_error IS NOT NULL AND kind = ?1
+                 ORDER BY id LIMIT ?2",
+            )?;
+            let rows =
+                stmt.query_map(params![JobKind::Certificate.as_str(), FAILING_SHOWN], |r| {
+                    Ok(FailingEffect {
+                        id: r.get(0)?,
+                        contract_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        attempts: r.get(3)?,
+                        due_at: r.get(4)?,
+                        last_error: r.get(5)?,
+                    })
+                })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
         Ok(Health {
             schema_version,
             customers,
@@ -411,6 +433,7 @@ impl Store {
             outbox_oldest_due_at,
             outbox_failing,
             outbox_failing_total,
+            certificates_blocked,
         })
     }
 }
@@ -509,7 +532,7 @@ mod tests {
                 to: "alice@example.test".into(),
             },
         );
-        s.store_certificate(&id, b"%PDF", &issued, &[copy], Instant::now())
+        s.store_certificate(&id, b"%PDF", &issued, &[copy], None, Instant::now())
             .unwrap();
         let first = s
             .resend_certificate(&id, &["x@example.test".into()])

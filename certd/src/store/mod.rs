@@ -21,7 +21,8 @@ pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub(crate) mod sms;
 
-pub use certificates::Snapshot;
+pub use certificates::{CertificateVersion, Snapshot};
+pub(crate) use chain::event_hash;
 pub use chain::{ChainError, GENESIS};
 pub use contracts::{
     ContractRow, ContractSummary, EventRow, Inserted, Intake, ListFilter, Minted, SubmitOutcome,
@@ -52,6 +53,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v5.sql")),
         M::up(include_str!("schema_v6.sql")),
         M::up(include_str!("schema_v7.sql")),
+        M::up(include_str!("schema_v8.sql")),
     ])
 }
 

@@ -201,6 +201,18 @@ impl Store {
         })
     }
 
+    /// Makes every pending effect of `kind` that failed before due now: at start-up, after a
+    /// configuration change may have removed the cause (a revoked signing certificate).
+    pub fn retry_failed_now(&mut self, kind: JobKind, now: Instant) -> Result<usize, Error> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET due_at = ?1
+                 WHERE done_at IS NULL AND last_error IS NOT NULL AND kind = ?2 AND due_at > ?1",
+                params![now.unix_secs(), kind.as_str()],
+            )?)
+        })
+    }
+
     /// Clears every lease; only for start-up, when no other dispatcher can hold one.
     pub fn release_leases(&mut self) -> Result<usize, Error> {
         self.write(|tx| {

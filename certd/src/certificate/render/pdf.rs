@@ -16,7 +16,8 @@ use krilla::{Document, SerializeSettings};
 
 use super::fonts::FontSet;
 use super::layout::{Item, Rgb, PAGE_H, PAGE_W};
-use crate::certificate::CertificateData;
+use crate::certificate::evidence_file::head_keyword;
+use crate::certificate::{CertificateData, Relationship};
 use crate::error::Error;
 
 fn paint(c: Rgb) -> krilla::paint::Paint {
@@ -169,7 +170,14 @@ pub(super) fn emit(
             .language(data.language.clone())
             .creation_date(issued)
             // A stable id: the same certificate renders to the same bytes.
-            .document_id(format!("certmail:{}:{}", data.serial, data.contract_id)),
+            .document_id(format!("certmail:{}:{}", data.serial, data.contract_id))
+            // The chain head, machine-readable inside the signed revision (/Keywords and XMP
+            // pdf:Keywords), for `evidence_file::check`; krilla drops an empty list.
+            .keywords(if data.chain_head.is_empty() {
+                Vec::new()
+            } else {
+                vec![head_keyword(&data.chain_head)]
+            }),
     );
     let size = Size::from_wh(PAGE_W, PAGE_H).ok_or_else(|| Error::Invalid("page size".into()))?;
     for items in pages {
@@ -189,8 +197,12 @@ pub(super) fn emit(
             path: e.name.clone(),
             mime_type: mime,
             description: Some(e.description.clone()),
-            // The certificate was produced from these messages.
-            association_kind: AssociationKind::Source,
+            association_kind: match e.relationship {
+                // The certificate was produced from these messages.
+                Relationship::Source => AssociationKind::Source,
+                // The evidence file is the certificate's content as data.
+                Relationship::Data => AssociationKind::Data,
+            },
             data: e.bytes.clone().into(),
             modification_date: Some(issued),
             compress: None,

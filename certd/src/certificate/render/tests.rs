@@ -29,6 +29,7 @@ fn embedded(name: &str, description: &str, body: &str) -> Embedded {
         mime_type: "message/rfc822".into(),
         sha256: sha(&bytes),
         bytes,
+        relationship: crate::certificate::Relationship::Source,
     }
 }
 
@@ -345,6 +346,25 @@ fn check(data: &CertificateData, png: Option<&str>) -> usize {
 #[test]
 fn spanish_certificate() {
     check(&spanish(), Some("es"));
+}
+
+/// The evidence file (here the committed example) as a PDF/A-3 associated file with
+/// relationship Data: the same checks pass, and it detaches byte for byte.
+#[test]
+fn spanish_certificate_with_its_evidence_file() {
+    let mut d = spanish();
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/evidence.example.json"))
+            .expect("docs/evidence.example.json");
+    d.embedded.push(Embedded {
+        name: "evidence.json".into(),
+        description: "Machine-readable evidence".into(),
+        mime_type: "application/json".into(),
+        sha256: sha(&bytes),
+        bytes,
+        relationship: crate::certificate::Relationship::Data,
+    });
+    check(&d, None);
 }
 
 #[test]
