@@ -264,3 +264,27 @@ fn renewal_adds_a_newer_document_timestamp_and_keeps_the_old_bytes() {
     let (_, ocsps, _, _) = dss_counts(&upgraded);
     assert_eq!(ocsps, 4);
 }
+
+/// What issuing writes, `certd verify` reads back at the level asked (h-verify's check of the
+/// signing side): B-LT, B-LTA, a renewed B-LTA and a B-T file brought up by renewal.
+#[test]
+fn issued_files_verify_at_their_level() {
+    let ocsp = OpensslOcsp::new(Vec::new());
+    let anchors = pki().read("root.pem");
+    let level = |name: &str, pdf: &[u8]| {
+        let r = verify_pdf(pdf, &anchors);
+        for (n, ok, d) in &r.checks {
+            eprintln!("{name} {} {n}: {d}", if *ok { "ok  " } else { "FAIL" });
+        }
+        r.level
+    };
+    let lt = sign_at(Level::Lt, &ocsp).expect("sign B-LT");
+    let lta = sign_at(Level::Lta, &ocsp).expect("sign B-LTA");
+    let renewed = renew(&lta, &OpensslTsa::ltv(), &ocsp, &[]).expect("renew");
+    let bt = sign_at(Level::T, &ocsp).expect("sign B-T");
+    let upgraded = renew(&bt, &OpensslTsa::ltv(), &ocsp, &[]).expect("renew B-T");
+    assert_eq!(level("B-LT", &lt), Some(Level::Lt));
+    assert_eq!(level("B-LTA", &lta), Some(Level::Lta));
+    assert_eq!(level("renewed", &renewed), Some(Level::Lta));
+    assert_eq!(level("upgraded", &upgraded), Some(Level::Lta));
+}
