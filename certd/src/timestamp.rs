@@ -113,6 +113,17 @@ pub enum ReplyError {
     },
 }
 
+/// certd's HTTP client for its outbound requests (TSAs, OCSP responders, CRLs): statuses are
+/// answers, not errors; one timeout bounds connecting, sending and reading.
+pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("certd/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 /// Anything that timestamps a SHA-256 digest: returns a DER `TimeStampToken` (RFC 3161
 /// section 2.4.2, a CMS ContentInfo).
 pub trait Timestamper: Sync {
@@ -153,12 +164,7 @@ impl TsaClient {
     }
 
     fn agent(&self) -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(self.timeout))
-            .user_agent(concat!("certd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into()
+        http_agent(self.timeout)
     }
 
     /// One attempt against one URL: the token, or why this URL failed.

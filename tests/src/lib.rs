@@ -866,6 +866,34 @@ pub fn years_from_now(years: u32) -> String {
     out.trim().to_string()
 }
 
+/// poppler's `pdfsig` on `file` with the PEM `trust` anchor in a fresh NSS database beside the
+/// file: its report. (It asks the OCSP responder itself and ignores the `/DSS`.)
+pub fn pdfsig(trust: &str, file: &Path) -> String {
+    let nss = file.with_extension("nssdb");
+    let _ = std::fs::create_dir_all(&nss);
+    let db = format!("sql:{}", nss.display());
+    run("certutil", &["-N", "-d", &db, "--empty-password"]);
+    run(
+        "certutil",
+        &[
+            "-A",
+            "-d",
+            &db,
+            "-n",
+            "certmail-test-ca",
+            "-t",
+            "CT,C,C",
+            "-i",
+            trust,
+        ],
+    );
+    run(
+        "pdfsig",
+        &["-nssdir", &db, file.to_str().unwrap_or_default()],
+    )
+    .1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The evidence certificate end to end: real Postfix, certd, the loopback TSA, and independent
 //! validators (pyHanko, poppler's pdfsig, qpdf, openssl) on what reaches the mailboxes.
 
-use certmail_e2e::{answer_request, header, pdf_attachments, read_maildir, run, Sandbox};
+use certmail_e2e::{answer_request, header, pdf_attachments, pdfsig, read_maildir, run, Sandbox};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,25 +50,7 @@ fn pyhanko() -> String {
 fn validate(sb: &Sandbox, pdf: &Path) -> Vec<(&'static str, bool, String)> {
     let trust = sb.get("TRUST_ANCHOR");
     let file = pdf.to_str().unwrap_or_default();
-    let nss = pdf.with_extension("nssdb");
-    let _ = std::fs::create_dir_all(&nss);
-    let db = format!("sql:{}", nss.display());
-    run("certutil", &["-N", "-d", &db, "--empty-password"]);
-    run(
-        "certutil",
-        &[
-            "-A",
-            "-d",
-            &db,
-            "-n",
-            "certmail-test-ca",
-            "-t",
-            "CT,C,C",
-            "-i",
-            trust,
-        ],
-    );
-    let (_, pdfsig) = run("pdfsig", &["-nssdir", &db, file]);
+    let pdfsig = pdfsig(trust, pdf);
     let (_, hanko) = run(
         &pyhanko(),
         &["sign", "validate", "--trust", trust, "--pretty-print", file],

@@ -5,8 +5,8 @@
 //! (`contrib/pyhanko-check`), poppler's pdfsig and `certd verify` as referees.
 
 use certmail_e2e::{
-    answer_request, header, mime_message, read_maildir, referee, run, transaction, years_from_now,
-    Sandbox, Smtp,
+    answer_request, header, mime_message, pdfsig, read_maildir, referee, run, transaction,
+    years_from_now, Sandbox, Smtp,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,31 +64,17 @@ fn certd_verify(sb: &Sandbox, file: &Path, at: Option<&str>) -> (bool, String) {
     run(sb.get("CERTD_BIN"), &args)
 }
 
-/// pdfsig with the test CA trusted: its report.
-fn pdfsig(sb: &Sandbox, file: &Path) -> String {
-    let nss = file.with_extension("nssdb");
-    let _ = std::fs::create_dir_all(&nss);
-    let db = format!("sql:{}", nss.display());
-    run("certutil", &["-N", "-d", &db, "--empty-password"]);
-    run(
-        "certutil",
-        &[
-            "-A",
-            "-d",
-            &db,
-            "-n",
-            "certmail-test-ca",
-            "-t",
-            "CT,C,C",
-            "-i",
-            sb.get("TRUST_ANCHOR"),
-        ],
+/// A contract bob accepts by email; its id once accepted.
+fn accepted(sb: &Sandbox) -> String {
+    let id = submit(sb, "alice@contract.test", "bob@example.test Contrato");
+    answer_request(
+        sb.smtp_port(),
+        &request_for(sb, "bob", "Contrato"),
+        "bob@example.test",
+        "Acepto.",
     );
-    run(
-        "pdfsig",
-        &["-nssdir", &db, file.to_str().unwrap_or_default()],
-    )
-    .1
+    sb.wait_for_state(&id, "accepted", WAIT);
+    id
 }
 
 fn submit(sb: &Sandbox, customer: &str, subject: &str) -> String {
@@ -176,7 +162,7 @@ fn every_outcome_is_b_lta_and_validates_offline_years_ahead() {
     // (it ignores the /DSS, and lists document time-stamps without evaluating them): only
     // while the responder runs.
     for (state, file) in &files {
-        let report = pdfsig(&sb, file);
+        let report = pdfsig(sb.get("TRUST_ANCHOR"), file);
         assert!(
             report.contains("Signature is Valid") && report.contains("Certificate is Trusted"),
             "pdfsig ({state}):\n{report}"
@@ -234,14 +220,7 @@ fn configure_operator(sb: &Sandbox, key: &Path, chain: &Path) {
 fn a_revoked_operator_certificate_issues_nothing_until_a_good_one_is_configured() {
     let sb = Sandbox::up("ltv-revoked");
     sb.pki_revoke("operator");
-    let id = submit(&sb, "alice@contract.test", "bob@example.test Contrato");
-    answer_request(
-        sb.smtp_port(),
-        &request_for(&sb, "bob", "Contrato"),
-        "bob@example.test",
-        "Acepto.",
-    );
-    sb.wait_for_state(&id, "accepted", WAIT);
+    let id = accepted(&sb);
     // The outcome is recorded, but no certificate is made with a revoked key.
     assert!(
         exported(&sb, &id, "never", Duration::from_secs(5)).is_none(),
@@ -271,14 +250,7 @@ fn a_revoked_operator_certificate_issues_nothing_until_a_good_one_is_configured(
 fn renewal_adds_a_newer_document_timestamp_that_outlives_the_first_tsa() {
     let sb = Sandbox::up("ltv-renew");
     sb.tsa_cert("short");
-    let id = submit(&sb, "alice@contract.test", "bob@example.test Contrato");
-    answer_request(
-        sb.smtp_port(),
-        &request_for(&sb, "bob", "Contrato"),
-        "bob@example.test",
-        "Acepto.",
-    );
-    sb.wait_for_state(&id, "accepted", WAIT);
+    let id = accepted(&sb);
     let first = exported(&sb, &id, "first", WAIT).expect("certificate");
     let first_bytes = std::fs::read(&first).expect("read");
 
@@ -338,14 +310,7 @@ fn renewal_adds_a_newer_document_timestamp_that_outlives_the_first_tsa() {
 fn the_daemon_renews_due_certificates_by_itself() {
     let sb = Sandbox::up("ltv-daemon-renew");
     sb.tsa_cert("short");
-    let id = submit(&sb, "alice@contract.test", "bob@example.test Contrato");
-    answer_request(
-        sb.smtp_port(),
-        &request_for(&sb, "bob", "Contrato"),
-        "bob@example.test",
-        "Acepto.",
-    );
-    sb.wait_for_state(&id, "accepted", WAIT);
+    let id = accepted(&sb);
     exported(&sb, &id, "first", WAIT).expect("certificate");
     // certd renews once a day and at start-up (renew_before_days = 365 by default): a restart
     // with the long-lived TSA certificate in place renews the 30-day time-stamp unasked.

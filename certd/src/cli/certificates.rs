@@ -34,14 +34,7 @@ pub(super) fn run(store: &mut Store, cmd: CertificatesCmd) -> Result<bool, Error
         } => {
             let (label, pdf) = stored(store, &id)?;
             let anchors = read_text(&trust)?;
-            let report = with_evidence(
-                crate::signature::verify_pdf_at(
-                    &pdf,
-                    &anchors,
-                    at.unwrap_or_else(std::time::SystemTime::now),
-                ),
-                &pdf,
-            );
+            let report = verify(&pdf, &anchors, at);
             print_report(&label, &report, json)?;
             Ok(report.valid)
         }
@@ -162,14 +155,7 @@ pub(super) fn verify_file(
 ) -> Result<bool, Error> {
     let pdf = read_bytes(file)?;
     let anchors = read_text(trust)?;
-    let report = with_evidence(
-        crate::signature::verify_pdf_at(
-            &pdf,
-            &anchors,
-            at.unwrap_or_else(std::time::SystemTime::now),
-        ),
-        &pdf,
-    );
+    let report = verify(&pdf, &anchors, at);
     print_report(&file.display().to_string(), &report, json)?;
     Ok(report.valid)
 }
@@ -185,6 +171,18 @@ fn with_evidence(mut report: VerifyReport, pdf: &[u8]) -> VerifyReport {
         report.level = None;
     }
     report
+}
+
+/// The signature at every level (at `at`, default now) and the embedded evidence file.
+fn verify(pdf: &[u8], anchors: &str, at: Option<std::time::SystemTime>) -> VerifyReport {
+    with_evidence(
+        crate::signature::verify_pdf_at(
+            pdf,
+            anchors,
+            at.unwrap_or_else(std::time::SystemTime::now),
+        ),
+        pdf,
+    )
 }
 
 fn print_report(label: &str, report: &VerifyReport, json: bool) -> Result<(), Error> {

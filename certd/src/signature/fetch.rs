@@ -60,12 +60,7 @@ impl HttpFetcher {
     }
 
     fn agent(&self) -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(self.timeout))
-            .user_agent(concat!("certd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into()
+        crate::timestamp::http_agent(self.timeout)
     }
 }
 

@@ -383,13 +383,13 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        let outbox_failing = {
-            let mut stmt = c.prepare(
+        let failing = |filter: &str, order: &str, args: &[&dyn rusqlite::ToSql]| {
+            let mut stmt = c.prepare(&format!(
                 "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
-                 WHERE done_at IS NULL AND last_error IS NOT NULL
-                 ORDER BY attempts DESC, id LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([FAILING_SHOWN], |r| {
+                 WHERE done_at IS NULL AND last_error IS NOT NULL {filter}
+                 ORDER BY {order} LIMIT {FAILING_SHOWN}"
+            ))?;
+            let rows = stmt.query_map(args, |r| {
                 Ok(FailingEffect {
                     id: r.get(0)?,
                     contract_id: r.get(1)?,
@@ -399,27 +399,11 @@ impl Store {
                     last_error: r.get(5)?,
                 })
             })?;
-            rows.collect::<Result<Vec<_>, _>>()?
+            rows.collect::<Result<Vec<_>, _>>()
         };
-        let certificates_blocked = {
-            let mut stmt = c.prepare(
-                "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
-                 WHERE done_at IS NULL AND last_error IS NOT NULL AND kind = ?1
-                 ORDER BY id LIMIT ?2",
-            )?;
-            let rows =
-                stmt.query_map(params![JobKind::Certificate.as_str(), FAILING_SHOWN], |r| {
-                    Ok(FailingEffect {
-                        id: r.get(0)?,
-                        contract_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        attempts: r.get(3)?,
-                        due_at: r.get(4)?,
-                        last_error: r.get(5)?,
-                    })
-                })?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let outbox_failing = failing("", "attempts DESC, id", &[])?;
+        let certificates_blocked =
+            failing("AND kind = ?1", "id", &[&JobKind::Certificate.as_str()])?;
         Ok(Health {
             schema_version,
             customers,
