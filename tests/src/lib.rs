@@ -417,6 +417,27 @@ impl Sandbox {
         }
     }
 
+    /// Waits up to `timeout` for a certificate PDF (`certificate-*.pdf`) in `who`'s mailbox
+    /// other than those in `seen`.
+    pub fn certificate_mail(&self, who: &str, seen: &[Vec<u8>], timeout: Duration) -> Vec<u8> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            for m in read_maildir(&self.maildir(who)) {
+                for (name, pdf) in pdf_attachments(&m) {
+                    if name.starts_with("certificate-") && !seen.contains(&pdf) {
+                        return pdf;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no certificate for {who}:\n{}",
+                self.log("certd.log")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Waits (bounded) until the contract `id` reaches `state`; returns its `show --json`.
     pub fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
@@ -432,6 +453,27 @@ impl Sandbox {
 
 /// Mail as the sandbox's people send it.
 impl Sandbox {
+    /// Adds customer `name` (alice's address and SMTP login) whose counterparties have only
+    /// `deadline` (e.g. `2s`) to answer: for unanswered contracts.
+    pub fn add_customer_with_deadline(&self, name: &str, deadline: &str) {
+        let out = self.cli(&[
+            "customers",
+            "add",
+            name,
+            "--email",
+            "alice@example.test",
+            "--smtp-login",
+            "alice",
+            "--deadline",
+            deadline,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// alice submits a contract to `contract_address` (SMTP AUTH, as a mail client does);
     /// asserts the `250` and returns the id of the newest contract.
     pub fn submit_contract(

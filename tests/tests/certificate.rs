@@ -16,27 +16,6 @@ fn submit(sb: &Sandbox, customer_address: &str, subject: &str, text: &str) -> St
     )
 }
 
-/// Waits for a certificate PDF in `who`'s mailbox.
-fn certificate_for(sb: &Sandbox, who: &str) -> Vec<u8> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for m in read_maildir(&sb.maildir(who)) {
-            if let Some((_, pdf)) = pdf_attachments(&m)
-                .into_iter()
-                .find(|(name, _)| name.starts_with("certificate-"))
-            {
-                return pdf;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no certificate for {who}:\n{}",
-            sb.log("certd.log")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn pyhanko() -> String {
     let venv = "/opt/certmail-validators/bin/pyhanko";
     if Path::new(venv).exists() {
@@ -127,8 +106,8 @@ fn accepted_contract_gives_both_parties_the_same_valid_certificate() {
     };
     answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
 
-    let for_alice = certificate_for(&sb, "alice");
-    let for_bob = certificate_for(&sb, "bob");
+    let for_alice = sb.certificate_mail("alice", &[], WAIT);
+    let for_bob = sb.certificate_mail("bob", &[], WAIT);
     assert_eq!(for_alice, for_bob, "both parties get the same signed PDF");
     assert_eq!(
         sb.cli_json(&["contracts", "show", &id, "--json"])["contract"]["state"],
@@ -190,7 +169,7 @@ fn noex_and_noresp_certificates_go_to_the_customer_only() {
         "nobody@example.test Servicio",
         "Texto.",
     );
-    let pdf = certificate_for(&sb, "alice");
+    let pdf = sb.certificate_mail("alice", &[], WAIT);
     let path = PathBuf::from(sb.get("SANDBOX_DIR")).join("noex.pdf");
     std::fs::write(&path, &pdf).expect("write");
     for (name, ok, out) in validate(&sb, &path) {
@@ -223,7 +202,7 @@ fn noex_and_noresp_certificates_go_to_the_customer_only() {
         "bob@example.test 業務委託契約",
         "本契約は業務委託に関するものです。",
     );
-    let pdf = certificate_for(&sb, "carol");
+    let pdf = sb.certificate_mail("carol", &[], WAIT);
     let path = PathBuf::from(sb.get("SANDBOX_DIR")).join("noresp.pdf");
     std::fs::write(&path, &pdf).expect("write");
     for (name, ok, out) in validate(&sb, &path) {

@@ -2,7 +2,7 @@
 //! contract through the sandbox; `certd verify` checks the file against the signed head, and
 //! the documented recipe (pdfdetach, jq, sha256sum) and the JSON Schema agree on what it holds.
 
-use certmail_e2e::{answer_request, header, pdf_attachments, read_maildir, run, Sandbox};
+use certmail_e2e::{answer_request, header, read_maildir, run, Sandbox};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,26 +10,6 @@ const WAIT: Duration = Duration::from_secs(40);
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Waits for a certificate in `who`'s mailbox other than those in `seen`.
-fn new_certificate(sb: &Sandbox, who: &str, seen: &[Vec<u8>]) -> Vec<u8> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for m in read_maildir(&sb.maildir(who)) {
-            for (name, pdf) in pdf_attachments(&m) {
-                if name.starts_with("certificate-") && !seen.contains(&pdf) {
-                    return pdf;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no certificate for {who}:\n{}",
-            sb.log("certd.log")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The `sh` block after the `recompute` marker in docs/evidence.md.
@@ -185,7 +165,7 @@ fn accepted_and_noex_certificates_carry_evidence_that_verifies() {
         std::thread::sleep(Duration::from_millis(200));
     };
     answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
-    let first = new_certificate(&sb, "alice", &[]);
+    let first = sb.certificate_mail("alice", &[], WAIT);
     check_certificate(&sb, &accepted, &first, "accepted");
     let evidence = PathBuf::from(sb.get("SANDBOX_DIR")).join("accepted/evidence.json");
     let text = std::fs::read_to_string(evidence).expect("evidence");
@@ -200,7 +180,7 @@ fn accepted_and_noex_certificates_carry_evidence_that_verifies() {
         "Texto.",
         &[],
     );
-    let second = new_certificate(&sb, "alice", &[first]);
+    let second = sb.certificate_mail("alice", &[first], WAIT);
     check_certificate(&sb, &noex, &second, "noex");
     let evidence = PathBuf::from(sb.get("SANDBOX_DIR")).join("noex/evidence.json");
     let text = std::fs::read_to_string(evidence).expect("evidence");

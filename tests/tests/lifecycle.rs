@@ -201,38 +201,13 @@ fn noex_from_a_real_bounce() {
 #[test]
 fn noresp_after_a_short_deadline() {
     let sb = Sandbox::up("noresp");
-    let out = sb.cli(&[
-        "customers",
-        "add",
-        "quick",
-        "--email",
-        "alice@example.test",
-        "--smtp-login",
-        "alice",
-        "--deadline",
-        "2s",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let msg = mime_message(
-        "alice@example.test",
+    sb.add_customer_with_deadline("quick", "2s");
+    let id = sb.submit_contract(
         "quick@contract.test",
         "carol@example.test Offer",
         "Offer.",
         &[],
     );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(s.auth("alice", sb.get("CUSTOMER_PASSWORD")).code, 235);
-    let out = transaction(&mut s, "alice@example.test", &["quick@contract.test"], &msg);
-    s.quit();
-    assert_eq!(out.data.map(|d| d.code), Some(250));
-    let id = sb.contracts()[0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     let show = sb.wait_for_state(&id, "unanswered", WAIT);
     assert_eq!(show["contract"]["state"], "unanswered", "{show}");
     assert!(show["events"]

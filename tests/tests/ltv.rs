@@ -5,8 +5,7 @@
 //! (`contrib/pyhanko-check`), poppler's pdfsig and `certd verify` as referees.
 
 use certmail_e2e::{
-    answer_request, header, mime_message, pdfsig, read_maildir, referee, run, transaction,
-    years_from_now, Sandbox, Smtp,
+    answer_request, header, pdfsig, read_maildir, referee, run, years_from_now, Sandbox,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -81,49 +80,19 @@ fn submit(sb: &Sandbox, customer: &str, subject: &str) -> String {
     sb.submit_contract(customer, subject, "Contrato de prueba a largo plazo.", &[])
 }
 
-/// A customer with a 2-second answer period, for an unanswered (NORESP) contract.
-fn quick_customer(sb: &Sandbox) {
-    let out = sb.cli(&[
-        "customers",
-        "add",
-        "quick",
-        "--email",
-        "alice@example.test",
-        "--smtp-login",
-        "alice",
-        "--deadline",
-        "2s",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn submit_unanswered(sb: &Sandbox) {
-    let msg = mime_message(
-        "alice@example.test",
+#[test]
+fn every_outcome_is_b_lta_and_validates_offline_years_ahead() {
+    let sb = Sandbox::up("ltv-outcomes");
+    sb.add_customer_with_deadline("quick", "2s");
+    let accepted = submit(&sb, "alice@contract.test", "bob@example.test Alquiler");
+    let rejected = submit(&sb, "alice@contract.test", "carol@example.test Compraventa");
+    let noex = submit(&sb, "alice@contract.test", "nobody@example.test Servicio");
+    let noresp = sb.submit_contract(
         "quick@contract.test",
         "bob@example.test Oferta",
         "Oferta sin respuesta.",
         &[],
     );
-    let mut s = Smtp::connect(sb.smtp_port());
-    assert_eq!(s.auth("alice", sb.get("CUSTOMER_PASSWORD")).code, 235);
-    let out = transaction(&mut s, "alice@example.test", &["quick@contract.test"], &msg);
-    s.quit();
-    assert_eq!(out.data.as_ref().map(|d| d.code), Some(250), "{out:?}");
-}
-
-#[test]
-fn every_outcome_is_b_lta_and_validates_offline_years_ahead() {
-    let sb = Sandbox::up("ltv-outcomes");
-    quick_customer(&sb);
-    let accepted = submit(&sb, "alice@contract.test", "bob@example.test Alquiler");
-    let rejected = submit(&sb, "alice@contract.test", "carol@example.test Compraventa");
-    let noex = submit(&sb, "alice@contract.test", "nobody@example.test Servicio");
-    submit_unanswered(&sb);
     answer_request(
         sb.smtp_port(),
         &request_for(&sb, "bob", "Alquiler"),
@@ -136,13 +105,6 @@ fn every_outcome_is_b_lta_and_validates_offline_years_ahead() {
         "carol@example.test",
         "Rechazo.",
     );
-    let noresp = sb
-        .contracts()
-        .iter()
-        .find(|c| c["customer"] == "quick")
-        .and_then(|c| c["id"].as_str())
-        .expect("the unanswered contract")
-        .to_string();
     let cases = [
         (accepted, "accepted"),
         (rejected, "rejected"),

@@ -1,7 +1,7 @@
 //! The SMS leg end to end: real Postfix, certd, and the real Kannel gateway (bearerbox +
 //! smsbox) with its fake SMS centre playing the phones (`SMS_GATEWAY` of the sandbox).
 
-use certmail_e2e::{pdf_attachments, read_maildir, run, Sandbox};
+use certmail_e2e::{run, Sandbox};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -73,24 +73,6 @@ fn request_sms(sb: &Sandbox, phone: &str) -> Value {
         sb.log("certd.log")
     );
     got[0].clone()
-}
-
-/// The first certificate PDF in `who`'s mailbox.
-fn certificate_for(sb: &Sandbox, who: &str) -> Vec<u8> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        for m in read_maildir(&sb.maildir(who)) {
-            if let Some((_, pdf)) = pdf_attachments(&m).into_iter().next() {
-                return pdf;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no certificate for {who}; certd log:\n{}",
-            sb.log("certd.log")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The gateway password and the callback secret of the sandbox.
@@ -415,7 +397,7 @@ fn sms_only_contract_ends_with_a_verified_certificate() {
         .unwrap_or_default()
         .starts_with("Sí, acepto"));
 
-    let pdf = certificate_for(&sb, "alice");
+    let pdf = sb.certificate_mail("alice", &[], WAIT);
     let dir = std::env::temp_dir().join(format!("certmail-sms-only-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("certificate.pdf");
