@@ -810,12 +810,12 @@ pub fn outcome(
 mod tests {
     use super::*;
     use crate::store::tests_support::{alice, submission};
-    use crate::store::{Store, SubmitOutcome};
+    use crate::store::SubmitOutcome;
 
     /// A stored contract whose Subject text is then replaced by `subject_text`: the intake
     /// refuses overlong Subjects, and the mailer must stay within RFC 5322 whatever it gets.
     fn contract(subject_text: &str) -> ContractRow {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::store::test_store::test_store();
         store
             .add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();

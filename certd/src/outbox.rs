@@ -33,12 +33,16 @@ pub struct Dispatcher<T: Transport> {
     pub sms: Option<Box<dyn crate::sms::gateway::Gateway>>,
     /// Renew archive time-stamps expiring within this many days, once a day (0: never).
     pub renew_before_days: u32,
-    /// When renewal last ran.
+    /// When this node last asked whether the renewal is due.
     pub renewed_at: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 /// How often the daemon looks for certificates to renew.
-const RENEW_EVERY: Duration = Duration::from_secs(24 * 3600);
+const RENEW_EVERY_SECS: i64 = 24 * 3600;
+/// How often a node asks whether the renewal timer is due (one write; not at every pass).
+const RENEW_CHECK: Duration = Duration::from_secs(600);
+/// The renewal's cluster-wide timer (`Store::claim_timer`).
+const RENEW_TIMER: &str = "certificate-renewal";
 /// Renewals per daily run: a bound on the time the outbox waits for them.
 const RENEW_PER_RUN: usize = 1000;
 
@@ -69,7 +73,15 @@ impl<T: Transport> Dispatcher<T> {
         self.expire_deadlines()?;
         self.renew_if_due();
         let items = lock(&self.store).lease_due(16, LEASE_SECS, Instant::now())?;
-        for item in &items {
+        let leased = std::time::Instant::now();
+        for (i, item) in items.iter().enumerate() {
+            // An effect is started only while more than half its lease is left, so that it ends
+            // before the lease does and no other node can start it meanwhile.
+            if leased.elapsed() > Duration::from_secs(LEASE_SECS as u64 / 2) {
+                let rest: Vec<i64> = items[i..].iter().map(|it| it.id).collect();
+                lock(&self.store).release(&rest)?;
+                break;
+            }
             self.perform(item)?;
         }
         Ok(items.len())
@@ -85,11 +97,20 @@ impl<T: Transport> Dispatcher<T> {
             || self
                 .renewed_at
                 .get()
-                .is_some_and(|t| t.elapsed() < RENEW_EVERY)
+                .is_some_and(|t| t.elapsed() < RENEW_CHECK)
         {
             return;
         }
         self.renewed_at.set(Some(std::time::Instant::now()));
+        // One node per day renews, whichever claims the cluster-wide timer first.
+        match lock(&self.store).claim_timer(RENEW_TIMER, Instant::now(), RENEW_EVERY_SECS) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                log::error!("renewal: {e}");
+                return;
+            }
+        }
         let horizon = i64::from(days) * 86_400;
         match crate::certificate::renew::renew_due(
             &self.store,
@@ -573,7 +594,7 @@ mod tests {
     }
 
     fn dispatcher(answers: Vec<Result<String, SendError>>) -> Dispatcher<Fake> {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         s.submit(&submission("k1")).unwrap();

@@ -12,13 +12,13 @@ use crate::evidence::event::{
 use crate::evidence::{Applied, EventData, Instant, JobKind, State};
 use crate::lifecycle::{self, Contract, Effect, Event, Illegal, Policy, Standing};
 use crate::store::lifecycle::{insert_answer, load_facts, save_transition, token_of};
+use crate::store::sql::Tx;
 use crate::store::{
     contracts::append_event, contracts::insert_submission, outbox::enqueue, sms, Inserted, Intake,
     Job, Store, SubmitOutcome, TokenTarget,
 };
 use crate::store::{DlrOutcome, DlrReport, MoOutcome, MoReport};
 use certmail_protocol::{Answer, Submission};
-use rusqlite::Transaction;
 
 /// Clarification requests per destination and contract (the lifecycle's policy).
 const MAX_CLARIFICATIONS: u32 = 3;
@@ -43,7 +43,7 @@ pub mod keys {
 /// Applies `event` to contract `id` and records `data` as its evidence, whether it applies or
 /// not: an answer that comes too late is evidence too (`<kind>_ignored`).
 fn apply(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     event: &Event,
     mut data: EventData,
@@ -95,7 +95,7 @@ fn apply(
 }
 
 /// The outbox job that performs a lifecycle effect, with what it needs from the store.
-fn job(tx: &Transaction<'_>, id: &str, effect: Effect) -> Result<Job, Error> {
+fn job(tx: &Tx<'_>, id: &str, effect: Effect) -> Result<Job, Error> {
     let contract_id = id.to_string();
     Ok(match effect {
         Effect::SendRequest { to } => Job::Request {
@@ -125,7 +125,7 @@ fn job(tx: &Transaction<'_>, id: &str, effect: Effect) -> Result<Job, Error> {
 /// One submission in the caller's transaction: stored, its receipt queued and its lifecycle
 /// started, or refused.
 fn submit_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     s: &Submission,
     intake: &Intake,
     now: Instant,
@@ -201,7 +201,16 @@ impl Store {
     /// Ends a contract as unanswered (NORESP) if its deadline has passed at `now`.
     pub fn expire(&mut self, id: &str, now: Instant) -> Result<Result<State, Illegal>, Error> {
         self.write(|tx| {
-            let deadline_at = load_facts(tx, id)?.deadline_at.unwrap_or_default();
+            let facts = load_facts(tx, id)?;
+            // Settled since the deadline was queried (an answer, or another node's timer): no
+            // deadline event happened here, so none is recorded.
+            if facts.state != State::Requested {
+                return Ok(Err(Illegal::NotNow {
+                    event: "deadline",
+                    state: facts.state.as_str(),
+                }));
+            }
+            let deadline_at = facts.deadline_at.unwrap_or_default();
             let data = EventData::Deadline(Deadline {
                 deadline_at,
                 applied: Applied::default(),

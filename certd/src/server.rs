@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn token_lookups_answer_only_for_the_kind_of_address() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::store::test_store::test_store();
         store
             .add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn concurrent_submissions_are_all_committed_once_with_gap_free_serials() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::store::test_store::test_store();
         store
             .add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();

@@ -708,7 +708,7 @@ mod tests {
     const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
     fn callbacks(secret: &str, secret_in: SecretIn) -> (Callbacks, String) {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         let mut sub = submission("k1");

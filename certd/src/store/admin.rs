@@ -6,12 +6,12 @@
 
 use super::contracts::append_event;
 use super::outbox::{enqueue, Job};
+use super::sql::{params, Dialect, OptionalExtension};
 use super::{Customer, Store};
 use crate::error::Error;
 use crate::evidence::event::CertificateResend;
 use crate::evidence::{EventData, Instant, JobKind};
 use certmail_protocol::CustomerPolicy;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -236,7 +236,8 @@ impl Store {
 
     /// Every answer stored for a contract, oldest first, with its raw message.
     pub fn answers(&self, contract_id: &str) -> Result<Vec<AnswerRow>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT a.id, a.kind, a.received_at, a.raw_sha256, b.data
              FROM answers a JOIN blobs b ON b.sha256 = a.raw_sha256
              WHERE a.contract_id = ?1 ORDER BY a.id",
@@ -256,16 +257,17 @@ impl Store {
     /// Each event's data exactly as stored and hashed: `(seq, text)`. Evidence bundles carry
     /// it beside the parsed JSON so that anyone can recompute the chain byte for byte.
     pub fn event_texts(&self, contract_id: &str) -> Result<Vec<(i64, String)>, Error> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT seq, data FROM events WHERE contract_id = ?1 ORDER BY seq")?;
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT seq, data FROM events WHERE contract_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([contract_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Every outbox row of a contract, in the order they were written.
     pub fn contract_effects(&self, contract_id: &str) -> Result<Vec<EffectRow>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT id, kind, idempotency_key, attempts, due_at, done_at, last_error
              FROM outbox WHERE contract_id = ?1 ORDER BY id",
         )?;
@@ -343,9 +345,12 @@ impl Store {
     pub fn health(&self, now: Instant) -> Result<Health, Error> {
         let now = now.unix_secs();
         let c = self.conn();
-        let schema_version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let schema_version: i64 = match c.dialect() {
+            Dialect::Sqlite => c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+            Dialect::Postgres => super::postgres_schema::version(&c)?,
+        };
         let (customers, customers_active): (i64, i64) = c.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(active), 0) FROM customers",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(active), 0) AS BIGINT) FROM customers",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -362,17 +367,20 @@ impl Store {
         let certificates: i64 =
             c.query_row("SELECT COUNT(*) FROM certificates", [], |r| r.get(0))?;
         // Events are only ever appended, so the highest rowid is the newest event; this reads
-        // one row instead of scanning the log for MAX(at).
+        // one row instead of scanning the log for MAX(at) (PostgreSQL: the index on `at`).
         let last_event_at: Option<String> = c
             .query_row(
-                "SELECT at FROM events ORDER BY rowid DESC LIMIT 1",
+                match c.dialect() {
+                    Dialect::Sqlite => "SELECT at FROM events ORDER BY rowid DESC LIMIT 1",
+                    Dialect::Postgres => "SELECT at FROM events ORDER BY at DESC LIMIT 1",
+                },
                 [],
                 |r| r.get(0),
             )
             .optional()?;
         let (outbox_pending, outbox_due, outbox_oldest_due_at): (i64, i64, Option<i64>) = c
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(due_at <= ?1), 0),
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN due_at <= ?1 THEN 1 ELSE 0 END), 0) AS BIGINT),
                         MIN(CASE WHEN due_at <= ?1 THEN due_at END)
                  FROM outbox WHERE done_at IS NULL",
                 [now],
@@ -383,7 +391,7 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        let failing = |filter: &str, order: &str, args: &[&dyn rusqlite::ToSql]| {
+        let failing = |filter: &str, order: &str, args: &[&dyn super::sql::ToSql]| {
             let mut stmt = c.prepare(&format!(
                 "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
                  WHERE done_at IS NULL AND last_error IS NOT NULL {filter}
@@ -428,7 +436,7 @@ mod tests {
     use crate::store::tests_support::{alice, submission};
 
     fn store() -> Store {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         s

@@ -2,11 +2,11 @@
 
 use super::contracts::append_event;
 use super::outbox::{enqueue, Job};
+use super::sql::{params, OptionalExtension};
 use super::{ContractRow, Customer, EventRow, Store};
 use crate::error::Error;
 use crate::evidence::event::{CertificateIssued, CertificateRenewed};
 use crate::evidence::{EventData, Instant};
-use rusqlite::{params, OptionalExtension};
 
 /// Everything a certificate states about a contract, read in one transaction so that the
 /// certificate shows one consistent moment of the evidence.
@@ -36,7 +36,11 @@ pub struct CertificateVersion {
 impl Store {
     /// The snapshot of contract `id` (id or serial), or `None` if there is no such contract.
     pub fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, Error> {
-        let tx = self.conn().unchecked_transaction()?;
+        self.consistent(|| self.snapshot_in(id))
+    }
+
+    fn snapshot_in(&self, id: &str) -> Result<Option<Snapshot>, Error> {
+        let tx = self.conn();
         let Some(contract) = self.contract(id)? else {
             return Ok(None);
         };
@@ -55,7 +59,6 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         let issued = self.certificate(&cid)?.is_some();
-        tx.commit()?;
         Ok(Some(Snapshot {
             contract,
             customer,
@@ -105,7 +108,8 @@ impl Store {
         &self,
         contract_id: &str,
     ) -> Result<Vec<CertificateVersion>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT 1, issued_at, sha256, pdf FROM certificates WHERE contract_id = ?1
              UNION ALL
              SELECT version, created_at, sha256, pdf FROM certificate_versions
@@ -130,7 +134,8 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT contract_id FROM certificates
              WHERE (renew_by IS NULL OR renew_by < ?1) AND contract_id > ?2
              ORDER BY contract_id LIMIT ?3",
@@ -162,8 +167,8 @@ impl Store {
     ) -> Result<bool, Error> {
         self.write(|tx| {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO certificate_versions
-                 (contract_id, version, created_at, sha256, pdf) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO certificate_versions
+                 (contract_id, version, created_at, sha256, pdf) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 params![
                     contract_id,
                     renewed.version,
@@ -204,9 +209,9 @@ impl Store {
     ) -> Result<(), Error> {
         self.write(|tx| {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO certificates
+                "INSERT INTO certificates
                  (contract_id, issued_at, sha256, chain_head, pdf, renew_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 params![
                     contract_id,
                     now.rfc3339_millis(),

@@ -1,13 +1,14 @@
 //! Contracts, their parts and their event log.
 
 use super::chain::{event_hash, ChainError, GENESIS};
+use super::sql::{params, OptionalExtension, Tx};
 use super::{columns, Store};
 use crate::error::Error;
 use crate::evidence::event::Submitted;
 use crate::evidence::{EventData, Instant, State};
 use certmail_protocol::counterparty::Excluded;
 use certmail_protocol::{AuthMethod, Committed, Destination, Limits, Refusal, Submission};
-use rusqlite::{params, OptionalExtension, Transaction, MAIN_DB};
+use rusqlite::MAIN_DB;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -142,7 +143,7 @@ fn refusal(code: u16, enhanced: &str, text: String) -> SubmitOutcome {
 /// Checks and stores one submission inside the caller's transaction, with its `submitted`
 /// event; the caller starts the lifecycle of a new one.
 pub(crate) fn insert_submission(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     s: &Submission,
     intake: &Intake,
     minted: &Minted,
@@ -155,6 +156,8 @@ pub(crate) fn insert_submission(
             "the submission names no destination".into(),
         )));
     }
+    // Nodes sharing a PostgreSQL assign serials (and check for duplicates) one at a time.
+    tx.lock_serials()?;
     let customer: Option<(i64, bool, String, String)> = tx
         .query_row(
             "SELECT id, active, email, language FROM customers WHERE name = ?1",
@@ -205,16 +208,7 @@ pub(crate) fn insert_submission(
     }
 
     let raw_sha256 = hex::encode(Sha256::digest(&s.raw));
-    // Written in place (incremental blob I/O): bound as a parameter, the message would be
-    // copied twice more in memory (the binding and the row record) before reaching the pages.
-    if tx.execute(
-        "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, zeroblob(?2))",
-        params![raw_sha256, s.raw.len() as i64],
-    )? == 1
-    {
-        tx.blob_open(MAIN_DB, "blobs", "data", tx.last_insert_rowid(), false)?
-            .write_at(&s.raw, 0)?;
-    }
+    put_blob(tx, &raw_sha256, &s.raw)?;
     let serial: i64 = tx.query_row(
         "SELECT COALESCE(MAX(serial), 0) + 1 FROM contracts",
         [],
@@ -311,9 +305,31 @@ pub(crate) fn insert_submission(
     })
 }
 
+/// Stores a raw message once under its SHA-256. On SQLite it is written in place (incremental
+/// blob I/O): bound as a parameter, the message would be copied twice more in memory (the
+/// binding and the row record) before reaching the pages.
+pub(crate) fn put_blob(tx: &Tx<'_>, sha256: &str, data: &[u8]) -> Result<(), Error> {
+    let Some(conn) = tx.as_sqlite() else {
+        tx.execute(
+            "INSERT INTO blobs (sha256, data) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![sha256, data],
+        )?;
+        return Ok(());
+    };
+    if tx.execute(
+        "INSERT INTO blobs (sha256, data) VALUES (?1, zeroblob(?2)) ON CONFLICT DO NOTHING",
+        params![sha256, data.len() as i64],
+    )? == 1
+    {
+        conn.blob_open(MAIN_DB, "blobs", "data", conn.last_insert_rowid(), false)?
+            .write_at(data, 0)?;
+    }
+    Ok(())
+}
+
 /// The refusal for a destination that is the contract service or the customer itself.
 fn not_a_counterparty(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     s: &Submission,
     intake: &Intake,
     customer_id: i64,
@@ -352,11 +368,12 @@ impl Store {
 
     pub fn list_contracts(&self, f: &ListFilter) -> Result<Vec<ContractSummary>, Error> {
         let (sql, values) = list_query(f);
-        let limit = f.limit.map(i64::from).unwrap_or(-1);
-        let mut args: Vec<&dyn rusqlite::ToSql> =
-            values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        let limit = f.limit.map_or(i64::MAX, i64::from);
+        let mut args: Vec<&dyn super::sql::ToSql> =
+            values.iter().map(|v| v as &dyn super::sql::ToSql).collect();
         args.push(&limit);
-        let mut stmt = self.conn().prepare(&sql)?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
         let params = args.as_slice();
         let rows = stmt.query_map(params, |r| {
             Ok(ContractSummary {
@@ -377,8 +394,8 @@ impl Store {
     }
 
     fn destinations(&self, id: &str) -> Result<Vec<String>, Error> {
-        let mut stmt = self
-            .conn()
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare("SELECT address FROM destinations WHERE contract_id = ?1 ORDER BY position")?;
         let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -430,7 +447,8 @@ impl Store {
             .optional()?;
         let Some(mut c) = row else { return Ok(None) };
         c.summary.destinations = self.destinations(&c.summary.id)?;
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT filename, content_type, size, sha256 FROM attachments
              WHERE contract_id = ?1 ORDER BY position",
         )?;
@@ -449,8 +467,18 @@ impl Store {
     /// The stored raw message of a contract, read straight into one buffer (incremental blob
     /// I/O: a plain `SELECT` has SQLite assemble the value first, a second copy).
     pub fn raw_message(&self, contract_id: &str) -> Result<Option<Vec<u8>>, Error> {
-        let Some(rowid) = self
-            .conn()
+        let c = self.conn();
+        let Some(conn) = c.as_sqlite() else {
+            return Ok(c
+                .query_row(
+                    "SELECT b.data FROM contracts c JOIN blobs b ON b.sha256 = c.raw_sha256
+                     WHERE c.id = ?1",
+                    [contract_id],
+                    |r| r.get(0),
+                )
+                .optional()?);
+        };
+        let Some(rowid) = c
             .query_row(
                 "SELECT b.rowid FROM contracts c JOIN blobs b ON b.sha256 = c.raw_sha256 WHERE c.id = ?1",
                 [contract_id],
@@ -460,16 +488,15 @@ impl Store {
         else {
             return Ok(None);
         };
-        let blob = self
-            .conn()
-            .blob_open(MAIN_DB, "blobs", "data", rowid, true)?;
+        let blob = conn.blob_open(MAIN_DB, "blobs", "data", rowid, true)?;
         let mut raw = vec![0; blob.len()];
         blob.read_at_exact(&mut raw, 0)?;
         Ok(Some(raw))
     }
 
     pub fn events(&self, contract_id: &str) -> Result<Vec<EventRow>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT seq, at, kind, data, prev_hash, hash FROM events
              WHERE contract_id = ?1 ORDER BY seq",
         )?;
@@ -493,7 +520,17 @@ impl Store {
     /// Recomputes a contract's hash chain from the stored text; `Ok(n)` is the number of
     /// events verified.
     pub fn verify_chain(&self, contract_id: &str) -> Result<Result<usize, ChainError>, Error> {
-        let mut stmt = self.conn().prepare(
+        verify_chain(&self.conn(), contract_id)
+    }
+}
+
+/// [`Store::verify_chain`] on a transaction (`store copy` checks what it wrote before committing).
+pub(crate) fn verify_chain(
+    tx: &Tx<'_>,
+    contract_id: &str,
+) -> Result<Result<usize, ChainError>, Error> {
+    {
+        let mut stmt = tx.prepare(
             "SELECT seq, at, kind, data, prev_hash, hash FROM events
              WHERE contract_id = ?1 ORDER BY seq",
         )?;
@@ -591,11 +628,13 @@ fn typed_or_kept(kind: &str, text: &str) -> EventData {
 
 /// Appends one event to a contract's chain inside the caller's transaction.
 pub(crate) fn append_event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     contract_id: &str,
     data: &EventData,
     now: Instant,
 ) -> Result<(), Error> {
+    // Nodes sharing a PostgreSQL append to one chain in turn (the contract's row lock).
+    tx.lock_contract(contract_id)?;
     let last: Option<(i64, String)> = tx
         .query_row(
             "SELECT seq, hash FROM events WHERE contract_id = ?1 ORDER BY seq DESC LIMIT 1",
@@ -612,9 +651,9 @@ pub(crate) fn append_event(
     let data = data.to_json();
     let hash = event_hash(&prev, contract_id, seq, &at, &kind, &data);
     tx.execute(
-        "INSERT INTO events (contract_id, seq, at, kind, data, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![contract_id, seq, at, kind, data, prev, hash],
+        "INSERT INTO events (contract_id, seq, at, kind, data, prev_hash, hash, node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![contract_id, seq, at, kind, data, prev, hash, tx.node()],
     )?;
     Ok(())
 }
@@ -623,11 +662,12 @@ pub(crate) fn append_event(
 pub(crate) mod tests {
     use super::*;
     use crate::store::customers::tests::alice;
+    use crate::store::Dialect;
     use certmail_protocol::AttachmentInfo;
 
     #[test]
     fn a_batch_commits_each_submission_on_its_own_terms() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::store::test_store::test_store();
         store
             .add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
@@ -716,7 +756,7 @@ pub(crate) mod tests {
     }
 
     fn store() -> Store {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         s
@@ -740,7 +780,7 @@ pub(crate) mod tests {
     /// answer, and stores nothing.
     #[test]
     fn self_contracts_and_loops_are_refused_at_submit() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         let mut c = alice();
         c.phones = vec!["+34600999888".into()];
         c.smtp_logins.push("Legal@Alice.Example".into());
@@ -883,15 +923,12 @@ pub(crate) mod tests {
     fn events_are_append_only_and_tampering_is_detected() {
         let mut s = store();
         let c = committed(s.submit(&submission("k1")).unwrap());
-        {
-            let tx = s.conn.transaction().unwrap();
-            let note = EventData::Other {
-                kind: "note".into(),
-                data: serde_json::json!({"n": 2}),
-            };
-            append_event(&tx, &c.contract_id, &note, Instant::now()).unwrap();
-            tx.commit().unwrap();
-        }
+        let note = EventData::Other {
+            kind: "note".into(),
+            data: serde_json::json!({"n": 2}),
+        };
+        s.record_event(&c.contract_id, &note, Instant::now())
+            .unwrap();
         assert_eq!(s.verify_chain(&c.contract_id).unwrap(), Ok(3));
         let upd = s
             .conn()
@@ -900,10 +937,16 @@ pub(crate) mod tests {
         assert!(s.conn().execute("DELETE FROM events", []).is_err());
         // Bypass the trigger as an attacker with file access would, then detect it.
         s.conn()
-            .execute_batch(
-                "DROP TRIGGER events_append_only_update;
-                 UPDATE events SET data = '{\"n\":3}' WHERE seq = 3;",
-            )
+            .execute_batch(match s.dialect() {
+                Dialect::Sqlite => {
+                    "DROP TRIGGER events_append_only_update;
+                     UPDATE events SET data = '{\"n\":3}' WHERE seq = 3;"
+                }
+                Dialect::Postgres => {
+                    "DROP TRIGGER events_append_only ON events;
+                     UPDATE events SET data = '{\"n\":3}' WHERE seq = 3;"
+                }
+            })
             .unwrap();
         assert_eq!(
             s.verify_chain(&c.contract_id).unwrap(),
@@ -969,7 +1012,8 @@ pub(crate) mod tests {
     /// contract of a large one.
     #[test]
     fn list_queries_read_an_index_instead_of_sorting_everything() {
-        let s = store();
+        // SQLite's plans; PostgreSQL's depend on its statistics (measured in contrib/bench).
+        let s = Store::open_in_memory().unwrap();
         let some = || Some("x".to_string());
         let at = || Some(Instant::from_unix_secs(1));
         let filters = [
@@ -998,13 +1042,13 @@ pub(crate) mod tests {
         ];
         for f in filters {
             let (sql, values) = list_query(&f);
-            let mut args: Vec<&dyn rusqlite::ToSql> =
-                values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+            let mut args: Vec<&dyn crate::store::sql::ToSql> = values
+                .iter()
+                .map(|v| v as &dyn crate::store::sql::ToSql)
+                .collect();
             args.push(&50);
-            let mut stmt = s
-                .conn()
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap();
+            let conn = s.conn();
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt
                 .query_map(args.as_slice(), |r| r.get::<_, String>(3))
                 .unwrap()

@@ -1,12 +1,12 @@
 //! The customer whitelist (claim 2 of the patent: only addresses in the database of valid
 //! customers may generate certificates).
 
+use super::sql::{params, OptionalExtension};
 use super::Store;
 use crate::error::Error;
 use crate::evidence::Instant;
 use certmail_protocol::counterparty::e164;
 use certmail_protocol::{CustomerInfo, CustomerPolicy};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 /// A customer as stored.
@@ -141,9 +141,9 @@ impl Store {
                     c.name
                 )));
             }
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO customers (name, email, display_name, policy, language, deadline_secs, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                 params![
                     c.name,
                     c.email,
@@ -153,23 +153,23 @@ impl Store {
                     c.deadline_secs,
                     now.rfc3339_millis()
                 ],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             for login in &c.smtp_logins {
                 tx.execute(
-                    "INSERT OR IGNORE INTO customer_logins (customer_id, login) VALUES (?1, ?2)",
+                    "INSERT INTO customer_logins (customer_id, login) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![id, login],
                 )?;
             }
             for domain in &c.dkim_domains {
                 tx.execute(
-                    "INSERT OR IGNORE INTO customer_dkim_domains (customer_id, domain) VALUES (?1, ?2)",
+                    "INSERT INTO customer_dkim_domains (customer_id, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![id, domain.to_ascii_lowercase()],
                 )?;
             }
             for phone in &phones {
                 tx.execute(
-                    "INSERT OR IGNORE INTO customer_phones (customer_id, phone) VALUES (?1, ?2)",
+                    "INSERT INTO customer_phones (customer_id, phone) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![id, phone],
                 )?;
             }
@@ -208,7 +208,7 @@ impl Store {
             }
             for phone in &add {
                 tx.execute(
-                    "INSERT OR IGNORE INTO customer_phones (customer_id, phone) VALUES (?1, ?2)",
+                    "INSERT INTO customer_phones (customer_id, phone) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![id, phone],
                 )?;
             }
@@ -281,9 +281,8 @@ impl Store {
 
     pub fn customers(&self) -> Result<Vec<Customer>, Error> {
         let names = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT name FROM customers ORDER BY name")?;
+            let conn = self.conn();
+            let mut stmt = conn.prepare("SELECT name FROM customers ORDER BY name")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
@@ -313,7 +312,8 @@ impl Store {
     }
 
     fn strings(&self, sql: &str, id: i64) -> Result<Vec<String>, Error> {
-        let mut stmt = self.conn().prepare(sql)?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -339,7 +339,7 @@ pub(crate) mod tests {
 
     #[test]
     fn add_show_disable() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         let info = s.customer_info("alice").unwrap().unwrap();
@@ -357,7 +357,7 @@ pub(crate) mod tests {
 
     #[test]
     fn phones_are_stored_in_e164_and_given_to_the_milter() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         let mut c = alice();
         c.phones = vec!["+34 600 999 888".into()];
         s.add_customer(&c, crate::evidence::Instant::now()).unwrap();
@@ -392,7 +392,7 @@ pub(crate) mod tests {
 
     #[test]
     fn duplicate_and_bad_customers_are_refused() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         assert!(matches!(

@@ -1,10 +1,10 @@
 //! The rows the lifecycle reads and writes: a contract's facts (state, destinations, bounces,
 //! clarifications sent), its transitions, answers received, and the tokens that find them.
 
+use super::sql::{params, Dialect, OptionalExtension, Tx};
 use super::Store;
 use crate::error::Error;
 use crate::evidence::{Instant, State};
-use rusqlite::{params, OptionalExtension, Transaction};
 
 /// What the lifecycle needs to know about a contract, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,10 @@ pub struct Facts {
 }
 
 /// Loads the facts of contract `id` in the caller's transaction.
-pub(crate) fn load_facts(tx: &Transaction<'_>, id: &str) -> Result<Facts, Error> {
+pub(crate) fn load_facts(tx: &Tx<'_>, id: &str) -> Result<Facts, Error> {
+    // The facts are read to be changed: on PostgreSQL no other node may step this contract
+    // until the transaction ends (a deadline and an answer at once: one wins, the other sees it).
+    tx.lock_contract(id)?;
     let (state, deadline_at, deadline_secs): (State, Option<i64>, i64) = tx
         .query_row(
             "SELECT c.state, c.deadline_at, cu.deadline_secs
@@ -70,26 +73,21 @@ pub(crate) fn load_facts(tx: &Transaction<'_>, id: &str) -> Result<Facts, Error>
 
 /// Clarification requests already queued for one destination, counted by their outbox keys
 /// (`clarification:<id>:<address>:…`, `sms-clarification:<id>:<address>:…`).
-fn clarifications_sent(
-    tx: &Transaction<'_>,
-    id: &str,
-    kind: &str,
-    address: &str,
-) -> Result<u32, Error> {
+fn clarifications_sent(tx: &Tx<'_>, id: &str, kind: &str, address: &str) -> Result<u32, Error> {
     let prefix = match kind {
         "email" => format!("clarification:{id}:{address}:"),
         _ => format!("sms-clarification:{id}:{address}:"),
     };
     Ok(tx.query_row(
         "SELECT COUNT(*) FROM outbox WHERE contract_id = ?1
-         AND substr(idempotency_key, 1, length(?2)) = ?2 COLLATE NOCASE",
-        params![id, prefix],
+         AND substr(idempotency_key, 1, ?3) = ?2 COLLATE NOCASE",
+        params![id, prefix, prefix.chars().count()],
         |r| r.get(0),
     )?)
 }
 
 /// The reply token of one destination.
-pub(crate) fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<String, Error> {
+pub(crate) fn token_of(tx: &Tx<'_>, id: &str, address: &str) -> Result<String, Error> {
     tx.query_row(
         "SELECT token FROM destinations WHERE contract_id = ?1 AND address = ?2 COLLATE NOCASE",
         params![id, address],
@@ -103,7 +101,7 @@ pub(crate) fn token_of(tx: &Transaction<'_>, id: &str, address: &str) -> Result<
 /// Writes a transition: the new state, the deadline when it starts the clock, and the
 /// destination a bounce marks as failed.
 pub(crate) fn save_transition(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     state: State,
     deadline_at: Option<Instant>,
@@ -132,7 +130,7 @@ pub(crate) fn save_transition(
 /// Stores a received answer (reply or DSN) and its message, once: `None` when a retried
 /// delivery of the same message (same `dedupe_key`) was stored before.
 pub(crate) fn insert_answer(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     a: &certmail_protocol::Answer,
     target: &TokenTarget,
     raw_sha256: &str,
@@ -148,17 +146,14 @@ pub(crate) fn insert_answer(
     if seen.is_some() {
         return Ok(None);
     }
-    tx.execute(
-        "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?1, ?2)",
-        params![raw_sha256, a.raw],
-    )?;
+    super::contracts::put_blob(tx, raw_sha256, &a.raw)?;
     let kind = match a.kind {
         certmail_protocol::AnswerKind::Reply => "reply",
         certmail_protocol::AnswerKind::Bounce => "bounce",
     };
-    tx.execute(
+    let id = tx.query_row(
         "INSERT INTO answers (contract_id, token, kind, received_at, raw_sha256, dedupe_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
         params![
             target.contract_id,
             a.token,
@@ -167,14 +162,16 @@ pub(crate) fn insert_answer(
             raw_sha256,
             a.dedupe_key
         ],
+        |r| r.get(0),
     )?;
-    Ok(Some(tx.last_insert_rowid()))
+    Ok(Some(id))
 }
 
 impl Store {
     /// Contracts whose deadline has passed while they wait for an answer.
     pub fn due_deadlines(&self, now: Instant) -> Result<Vec<String>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT id FROM contracts WHERE state = 'requested' AND deadline_at <= ?1 ORDER BY deadline_at",
         )?;
         let rows = stmt.query_map([now.unix_secs()], |r| r.get::<_, String>(0))?;
@@ -264,12 +261,21 @@ impl Store {
     /// The Message-IDs of the requests and clarifications certd sent to `target`'s
     /// destination: a report quoting one of them is about certd's mail (evidence, not proof).
     pub fn sent_message_ids(&self, target: &TokenTarget) -> Result<Vec<String>, Error> {
-        let mut stmt = self.conn().prepare(
-            "SELECT DISTINCT json_extract(data, '$.message_id') FROM events
-             WHERE contract_id = ?1 AND kind IN ('request_sent', 'clarification_sent')
-               AND json_extract(data, '$.to') = ?2 COLLATE NOCASE
-               AND json_extract(data, '$.message_id') IS NOT NULL",
-        )?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(match conn.dialect() {
+            Dialect::Sqlite => {
+                "SELECT DISTINCT json_extract(data, '$.message_id') FROM events
+                 WHERE contract_id = ?1 AND kind IN ('request_sent', 'clarification_sent')
+                   AND json_extract(data, '$.to') = ?2 COLLATE NOCASE
+                   AND json_extract(data, '$.message_id') IS NOT NULL"
+            }
+            Dialect::Postgres => {
+                "SELECT DISTINCT data::jsonb ->> 'message_id' FROM events
+                 WHERE contract_id = ?1 AND kind IN ('request_sent', 'clarification_sent')
+                   AND (data::jsonb ->> 'to') = ?2 COLLATE NOCASE
+                   AND data::jsonb ->> 'message_id' IS NOT NULL"
+            }
+        })?;
         let rows = stmt.query_map(params![target.contract_id, target.destination], |r| {
             r.get::<_, String>(0)
         })?;
@@ -286,7 +292,7 @@ mod tests {
     use certmail_protocol::AnswerKind;
 
     fn stored() -> (Store, String) {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         let SubmitOutcome::Committed(c) = s.submit(&submission("k1")).unwrap() else {

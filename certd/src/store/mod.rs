@@ -1,10 +1,11 @@
 //! The durable state of certd: customers, contracts, the hash-chained event log and the outbox,
-//! in one SQLite database.
+//! in one SQLite database (one node) or one PostgreSQL database shared by several nodes.
 //!
-//! Durability rules (see `docs/schema.md`): WAL journal with `synchronous=FULL`, so a commit
-//! survives power loss; every write is one `BEGIN IMMEDIATE` transaction, so the single writer
-//! takes the lock up front instead of failing half-way on an upgrade; events are append-only
-//! (triggers) and chained by SHA-256, so any edit of history is detectable.
+//! Durability rules (see `docs/schema.md`): on SQLite, WAL journal with `synchronous=FULL`, so a
+//! commit survives power loss, and every write is one `BEGIN IMMEDIATE` transaction, so the
+//! single writer takes the lock up front; on PostgreSQL, READ COMMITTED transactions that lock
+//! the contract they change (`FOR UPDATE`), so nodes serialise per contract only. Events are
+//! append-only (triggers) and chained by SHA-256, so any edit of history is detectable.
 //!
 //! The ground floor of certd: it imports only the evidence types below it. It loads and saves;
 //! the clock, fresh secrets and idempotency keys come from its callers.
@@ -15,11 +16,18 @@ mod certificates;
 mod chain;
 mod columns;
 pub(crate) mod contracts;
+mod copy;
 mod customers;
 mod files;
 pub(crate) mod lifecycle;
+mod location;
 pub(crate) mod outbox;
+mod postgres_schema;
 pub(crate) mod sms;
+pub(crate) mod sql;
+#[cfg(test)]
+pub(crate) mod test_store;
+mod timers;
 
 pub use certificates::{CertificateVersion, Snapshot};
 pub(crate) use chain::event_hash;
@@ -27,19 +35,24 @@ pub use chain::{ChainError, GENESIS};
 pub use contracts::{
     ContractRow, ContractSummary, EventRow, Inserted, Intake, ListFilter, Minted, SubmitOutcome,
 };
+pub use copy::CopyReport;
 pub use customers::{Customer, NewCustomer};
 pub(crate) use files::refuse_world_access;
 pub use files::{prepare_database, DbAccess};
 pub use lifecycle::{BounceRoute, Facts, TokenTarget};
+pub use location::Location;
 pub use outbox::{Job, OutboxItem};
 pub use sms::{
     dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext, SmsReading,
 };
+pub use sql::Dialect;
 
 use crate::error::Error;
 use crate::evidence::{EventData, Instant};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
+use sql::{PgConn, Tx};
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,18 +67,30 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v6.sql")),
         M::up(include_str!("schema_v7.sql")),
         M::up(include_str!("schema_v8.sql")),
+        M::up(include_str!("schema_v9.sql")),
     ])
 }
 
-/// A handle on the database. Not `Sync`: certd keeps one behind a mutex (one writer).
-pub struct Store {
-    conn: Connection,
-    /// What submissions are checked against before they are stored.
-    intake: Intake,
+enum Backend {
+    Sqlite(Connection),
+    /// In a `RefCell` because reads take `&self` and the client needs `&mut` for every query.
+    Postgres(Box<RefCell<PgConn>>),
 }
 
+/// A handle on the database. Not `Sync`: certd keeps one behind a mutex (one writer per node).
+pub struct Store {
+    backend: Backend,
+    /// What submissions are checked against before they are stored.
+    intake: Intake,
+    /// Recorded on every event this store appends (config `node_id`).
+    node: String,
+}
+
+/// The node name of a store nobody named (tools, tests, a single node without `node_id`).
+pub const DEFAULT_NODE: &str = "node1";
+
 impl Store {
-    /// Opens (creating if needed, mode 0600) and migrates the database at `path`.
+    /// Opens (creating if needed, mode 0600) and migrates the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store, Error> {
         Self::open_with(path, &files::DbAccess::default())
     }
@@ -81,13 +106,24 @@ impl Store {
         )
         .map_err(|e| Error::Database(format!("cannot open {}: {e}", path.display())))?;
         Self::configure(&mut conn)?;
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
-        Ok(Store {
-            conn,
-            intake: Intake::default(),
-        })
+        Self::sqlite(conn)
+    }
+
+    /// Opens the store at `location`: a SQLite file, or a PostgreSQL database (connected, its
+    /// schema created or migrated under an advisory lock, so nodes may start together).
+    pub fn open_location(location: &Location, access: &files::DbAccess) -> Result<Store, Error> {
+        match location {
+            Location::Sqlite(path) => Self::open_with(path, access),
+            Location::Postgres(config) => {
+                let mut conn = PgConn::connect(config)?;
+                postgres_schema::migrate(&mut conn)?;
+                Ok(Store {
+                    backend: Backend::Postgres(Box::new(RefCell::new(conn))),
+                    intake: Intake::default(),
+                    node: DEFAULT_NODE.to_string(),
+                })
+            }
+        }
     }
 
     /// The limits and contract domains submissions are checked against (certd's
@@ -96,16 +132,37 @@ impl Store {
         self.intake = intake;
     }
 
-    /// An in-memory store for unit tests.
+    /// The node this store writes as: recorded on every event it appends.
+    pub fn set_node(&mut self, node: &str) {
+        self.node = node.to_string();
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// An in-memory SQLite store for unit tests.
     pub fn open_in_memory() -> Result<Store, Error> {
         let mut conn = Connection::open_in_memory()?;
         Self::configure(&mut conn)?;
+        Self::sqlite(conn)
+    }
+
+    fn sqlite(mut conn: Connection) -> Result<Store, Error> {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| Error::Database(format!("schema migration failed: {e}")))?;
         Ok(Store {
-            conn,
+            backend: Backend::Sqlite(conn),
             intake: Intake::default(),
+            node: DEFAULT_NODE.to_string(),
         })
     }
 
@@ -122,21 +179,58 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
+    /// Runs `f` in one write transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL READ
+    /// COMMITTED), committing on success and rolling back on error.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let node = self.node.as_str();
+        match &mut self.backend {
+            Backend::Sqlite(conn) => {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = f(&Tx::sqlite(&tx, node))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(pg) => {
+                let pg = pg.get_mut();
+                let tx = Tx::postgres(pg.begin(false)?, node);
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            }
+        }
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    /// Runs `f`, whose reads through [`Store::conn`] then all see one snapshot (a deferred
+    /// transaction on SQLite; REPEATABLE READ, read-only, on PostgreSQL).
+    pub(crate) fn consistent<T>(&self, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                let tx = conn.unchecked_transaction()?;
+                let out = f()?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(_) => {
+                let c = self.conn();
+                c.execute_batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+                let out = f();
+                c.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+                out
+            }
+        }
+    }
+
+    /// Statements one at a time, outside a transaction (each sees the latest commit): the
+    /// store's reads that need no snapshot across statements.
+    pub(crate) fn conn(&self) -> Tx<'_> {
+        match &self.backend {
+            Backend::Sqlite(conn) => Tx::sqlite(conn, &self.node),
+            Backend::Postgres(pg) => Tx::postgres_auto(pg, &self.node),
+        }
     }
 
     /// Appends one event to a contract's hash chain in its own transaction.

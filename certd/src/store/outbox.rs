@@ -4,10 +4,10 @@
 //! that outlives a crash simply expires, so the effect is retried: delivery is at least once,
 //! and the idempotency key (also used as the Message-ID of mails) lets peers de-duplicate.
 
+use super::sql::{params, Dialect, Tx};
 use super::Store;
 use crate::error::Error;
 use crate::evidence::{ClarificationReason, EventData, Instant, JobKind};
-use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 
 /// What one outbox row asks the dispatcher to do; stored as JSON, tagged by `kind`.
@@ -89,7 +89,7 @@ pub struct OutboxItem {
 
 /// Writes an effect in the caller's transaction; a second row with the same key is ignored.
 pub(crate) fn enqueue(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     contract_id: Option<&str>,
     key: &str,
     job: &Job,
@@ -98,8 +98,8 @@ pub(crate) fn enqueue(
     let payload = serde_json::to_string(job)
         .map_err(|e| Error::Database(format!("cannot encode outbox job: {e}")))?;
     tx.execute(
-        "INSERT OR IGNORE INTO outbox (contract_id, kind, idempotency_key, payload, due_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO outbox (contract_id, kind, idempotency_key, payload, due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         params![
             contract_id,
             job.kind_name(),
@@ -112,7 +112,7 @@ pub(crate) fn enqueue(
 }
 
 /// Marks a row done in the caller's transaction.
-pub(crate) fn complete(tx: &Transaction<'_>, id: i64, now: Instant) -> Result<(), Error> {
+pub(crate) fn complete(tx: &Tx<'_>, id: i64, now: Instant) -> Result<(), Error> {
     tx.execute(
         "UPDATE outbox SET done_at = ?1, leased_until = NULL, last_error = NULL WHERE id = ?2",
         params![now.unix_secs(), id],
@@ -120,7 +120,7 @@ pub(crate) fn complete(tx: &Transaction<'_>, id: i64, now: Instant) -> Result<()
     Ok(())
 }
 
-fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxItem, String)> {
+fn row_to_item(r: &super::sql::Row) -> Result<(OutboxItem, String), super::sql::SqlError> {
     let payload: String = r.get(3)?;
     Ok((
         OutboxItem {
@@ -156,15 +156,22 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, Error> {
         let now = now.unix_secs();
         self.write(|tx| {
-            let mut stmt = tx.prepare(
-                "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1
+            // On PostgreSQL, rows another node is leasing right now are skipped, not waited
+            // for: each node takes different rows (SQLite has one writer at a time anyway).
+            let skip_locked = match tx.dialect() {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            };
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE outbox SET attempts = attempts + 1, leased_until = ?1, leased_by = ?4
                  WHERE id IN (SELECT id FROM outbox
                               WHERE done_at IS NULL AND due_at <= ?2
                                 AND (leased_until IS NULL OR leased_until <= ?2)
-                              ORDER BY due_at, id LIMIT ?3)
-                 RETURNING id, contract_id, idempotency_key, payload, attempts, due_at, last_error",
-            )?;
-            let rows = stmt.query_map(params![now + lease_secs, now, max], row_to_item)?;
+                              ORDER BY due_at, id LIMIT ?3 {skip_locked})
+                 RETURNING id, contract_id, idempotency_key, payload, attempts, due_at, last_error"
+            ))?;
+            let rows =
+                stmt.query_map(params![now + lease_secs, now, max, tx.node()], row_to_item)?;
             Ok(decode(rows.collect::<Result<Vec<_>, _>>()?))
         })
     }
@@ -213,19 +220,39 @@ impl Store {
         })
     }
 
-    /// Clears every lease; only for start-up, when no other dispatcher can hold one.
+    /// Clears this node's leases: at start-up, when they were left by its killed predecessor.
+    /// Other nodes' leases stay (they are alive or their leases expire). Rows leased before
+    /// leases named their node (schema version 9) count as this node's.
     pub fn release_leases(&mut self) -> Result<usize, Error> {
         self.write(|tx| {
             Ok(tx.execute(
-                "UPDATE outbox SET leased_until = NULL WHERE done_at IS NULL AND leased_until IS NOT NULL",
-                [],
+                "UPDATE outbox SET leased_until = NULL
+                 WHERE done_at IS NULL AND leased_until IS NOT NULL
+                   AND (leased_by = ?1 OR leased_by IS NULL)",
+                [tx.node()],
             )?)
+        })
+    }
+
+    /// Gives back leased rows this node will not perform in time (their lease would expire
+    /// while it works, and another node could then perform them too), uncounting the attempt.
+    pub fn release(&mut self, ids: &[i64]) -> Result<(), Error> {
+        self.write(|tx| {
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET leased_until = NULL, attempts = attempts - 1
+                     WHERE id = ?1 AND leased_by = ?2 AND done_at IS NULL",
+                    params![id, tx.node()],
+                )?;
+            }
+            Ok(())
         })
     }
 
     /// Rows not yet done, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxItem>, Error> {
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT id, contract_id, idempotency_key, payload, attempts, due_at, last_error
              FROM outbox WHERE done_at IS NULL ORDER BY due_at, id",
         )?;
@@ -242,7 +269,7 @@ mod tests {
 
     #[test]
     fn lease_complete_and_reschedule() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         s.submit(&submission("k1")).unwrap();
@@ -267,7 +294,7 @@ mod tests {
 
     #[test]
     fn expired_lease_is_retried_as_after_a_crash() {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         s.submit(&submission("k1")).unwrap();

@@ -1,16 +1,16 @@
 //! The SMS leg in the store: contract codes, outbound references, delivery reports and
 //! answers by SMS. Every report and every inbound SMS is stored once, matched or not.
 
+use super::sql::{params, OptionalExtension, Tx};
 use super::Store;
 use crate::error::Error;
 use crate::evidence::{Decision, Instant, JobKind};
-use rusqlite::{params, OptionalExtension, Transaction};
 
 /// The code of phone destination `address` of contract `id`, created on first use. Codes are
 /// unique per phone number, so that (number, code) names one contract.
 /// `fresh` draws a new code (the store draws nothing itself).
 pub(crate) fn ensure_code(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     address: &str,
     fresh: &mut dyn FnMut() -> String,
@@ -152,7 +152,8 @@ impl Store {
         let Some((Some(code), serial, language, display, email, subject, deadline_at)) = row else {
             return Ok(None);
         };
-        let mut stmt = self.conn().prepare(
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
             "SELECT address FROM destinations WHERE contract_id = ?1 AND kind = 'email' ORDER BY position",
         )?;
         let emails = stmt
@@ -184,8 +185,8 @@ impl Store {
     ) -> Result<(), Error> {
         self.write(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO sms_outbound (reference, contract_id, destination, purpose, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO sms_outbound (reference, contract_id, destination, purpose, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 params![reference, contract_id, destination, purpose.as_str(), now.rfc3339_millis()],
             )?;
             Ok(())
@@ -203,7 +204,7 @@ pub(crate) struct StoredDlr {
 
 /// Stores a delivery report once; `Err` says why nothing more is to be done.
 pub(crate) fn insert_dlr(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     r: &DlrReport,
     now: Instant,
 ) -> Result<Result<StoredDlr, DlrOutcome>, Error> {
@@ -224,9 +225,16 @@ pub(crate) fn insert_dlr(
         ))
     })?;
     let inserted = tx.execute(
-        "INSERT OR IGNORE INTO sms_reports (reference, status, smsc_id, gateway_time, answer, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![r.reference, r.status, r.smsc_id, r.gateway_time, r.answer, now.rfc3339_millis()],
+        "INSERT INTO sms_reports (reference, status, smsc_id, gateway_time, answer, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        params![
+            r.reference,
+            r.status,
+            r.smsc_id,
+            r.gateway_time,
+            r.answer,
+            now.rfc3339_millis()
+        ],
     )?;
     if inserted == 0 {
         return Ok(Err(DlrOutcome::Duplicate));
@@ -261,7 +269,7 @@ pub(crate) struct MatchedSms {
 
 /// Stores an inbound SMS once and matches it; `Err` when it is a repeat or matches nothing.
 pub(crate) fn insert_inbound(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     m: &MoReport,
     reading: &SmsReading,
     now: Instant,
@@ -305,10 +313,10 @@ pub(crate) fn insert_inbound(
         (None, true, true) => "no_code",
         (None, true, false) => "wrong_code",
     };
-    tx.execute(
+    let inbound_id: i64 = tx.query_row(
         "INSERT INTO sms_inbound (dedupe_key, received_at, sender, receiver, text, gateway_id,
             gateway_time, contract_id, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         params![
             reading.dedupe_key,
             now.rfc3339_millis(),
@@ -320,8 +328,8 @@ pub(crate) fn insert_inbound(
             target.as_ref().map(|t| &t.0),
             outcome
         ],
+        |r| r.get(0),
     )?;
-    let inbound_id = tx.last_insert_rowid();
     let Some((contract_id, serial, address, code)) = target else {
         return Ok(Err(MoOutcome::Unmatched(outcome)));
     };
@@ -341,7 +349,7 @@ mod tests {
     use certmail_protocol::Destination;
 
     fn store_with_phone_contract() -> (Store, String) {
-        let mut s = Store::open_in_memory().unwrap();
+        let mut s = crate::store::test_store::test_store();
         s.add_customer(&alice(), crate::evidence::Instant::now())
             .unwrap();
         let mut sub = submission("k1");
