@@ -17,8 +17,18 @@ pub struct Config {
     /// Group given to the socket, e.g. the group certmilter runs as.
     #[serde(default)]
     pub socket_group: Option<String>,
-    /// SQLite database file (WAL mode: keep it on a local filesystem).
-    pub database: PathBuf,
+    /// SQLite database file (WAL mode: keep it on a local filesystem); the same as
+    /// `[store] url = "sqlite://<path>"`. One of the two is required.
+    #[serde(default)]
+    pub database: Option<PathBuf>,
+    /// Where the store lives, when not `database`: a SQLite file or a PostgreSQL database
+    /// shared by several nodes.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// This node's name, recorded on every event it writes and unique among the nodes sharing
+    /// a PostgreSQL store (two certd with one name are refused). Default: the host name.
+    #[serde(default)]
+    pub node_id: Option<String>,
     /// A group that may read the database (e.g. for backups or monitoring): its files are then
     /// created 0640 with this group, otherwise 0600. See [`Config::database_access`].
     #[serde(default)]
@@ -44,6 +54,19 @@ pub struct Config {
     /// phone leg is recorded as failed.
     #[serde(default)]
     pub sms: Option<SmsConfig>,
+}
+
+/// `[store]`: the database, as a URL. See `docs/configuration.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite:///var/lib/certmail/certd.sqlite` or `postgresql://certd@host/certmail`
+    /// (libpq URL; a Unix socket directory as `%2Frun%2Fpostgresql`). No password here.
+    pub url: String,
+    /// A file holding the PostgreSQL password (not readable by other users). Otherwise the
+    /// environment variable `CERTMAIL_STORE_PASSWORD`, if set.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// An HTTP SMS gateway (Kannel's `sendsms` by default) and certd's callback endpoint for
@@ -313,6 +336,13 @@ impl Config {
                 }
             }
         }
+        if let Some(p) = self.store.as_ref().and_then(|s| s.password_file.as_ref()) {
+            files.push(crate::files::SecretFile {
+                path: p.clone(),
+                what: "store.password_file",
+                chmod: "o-rwx",
+            });
+        }
         if let Some(c) = &self.certificate {
             files.push(crate::files::SecretFile {
                 path: c.key.clone(),
@@ -321,6 +351,50 @@ impl Config {
             });
         }
         files
+    }
+
+    /// Where the store is, with its password read (never logged): from `[store] url`, or the
+    /// `database` file.
+    pub fn store_location(&self) -> Result<crate::store::Location, Error> {
+        let (location, password_file) =
+            match (&self.store, &self.database) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::Config(
+                        "give either database or [store] url, not both".into(),
+                    ))
+                }
+                (None, None) => return Err(Error::Config(
+                    "no store: set database = \"/var/lib/certmail/certd.sqlite\" or [store] url"
+                        .into(),
+                )),
+                (None, Some(path)) => (crate::store::Location::Sqlite(path.clone()), None),
+                (Some(s), None) => (
+                    crate::store::Location::parse(&s.url)?,
+                    s.password_file.as_ref(),
+                ),
+            };
+        let password =
+            match password_file {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                    Error::Config(format!("store.password_file {}: {e}", p.display()))
+                })?),
+                None => std::env::var("CERTMAIL_STORE_PASSWORD").ok(),
+            };
+        Ok(location.with_password(password.as_deref()))
+    }
+
+    /// This node's name: `node_id`, or the host name.
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let mut buf = [0u8; 256];
+            // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+            let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            match std::str::from_utf8(&buf[..end]) {
+                Ok(h) if ok && !h.is_empty() => h.split('.').next().unwrap_or(h).to_string(),
+                _ => crate::store::DEFAULT_NODE.to_string(),
+            }
+        })
     }
 
     pub fn database_access(&self) -> crate::files::DbAccess {

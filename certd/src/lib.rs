@@ -58,10 +58,17 @@ pub fn keep_freed_memory() {
 pub fn serve(config: &config::Config) -> Result<(), Error> {
     files::check_secret_files(&config.secret_files())?;
     let access = config.database_access();
-    let _lock = single_instance(&config.database, &access)?;
+    let location = config.store_location()?;
+    // One certd per SQLite file; on PostgreSQL one per node name (Store::claim_node).
+    let _lock = match &location {
+        store::Location::Sqlite(path) => Some(single_instance(path, &access)?),
+        store::Location::Postgres(_) => None,
+    };
     // Checked when the configuration was read; certd does not start on inconsistent limits.
     let limits = config.limits().map_err(Error::Config)?;
-    let mut store = store::Store::open_with(&config.database, &access)?;
+    let mut store = store::Store::open_location(&location, &access)?;
+    store.set_node(&config.node_id());
+    store.claim_node()?;
     store.set_intake(store::Intake {
         limits,
         service_domains: config
@@ -70,8 +77,8 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
             .map(str::to_owned)
             .collect(),
     });
-    // We are the only certd on this database: leases left by a killed predecessor are void,
-    // so its unfinished effects are retried now rather than when the leases would expire.
+    // We are the only certd of this node: leases it left when killed are void, so its
+    // unfinished effects are retried now rather than when the leases would expire.
     let released = store.release_leases()?;
     if released > 0 {
         log::info!("{released} outbox effect(s) left unfinished by a previous run will be retried");
@@ -142,9 +149,10 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         .name("outbox".into())
         .spawn(move || dispatcher.run(wake_rx, Duration::from_secs(1)))?;
     log::info!(
-        "certd listening on {} (database {}; messages up to {} bytes, frames up to {} bytes)",
+        "certd listening on {} (node {}, store {}; messages up to {} bytes, frames up to {} bytes)",
         config.socket.display(),
-        config.database.display(),
+        config.node_id(),
+        location.describe(),
         limits.max_message_size,
         limits.max_frame_bytes
     );

@@ -29,13 +29,16 @@ impl Sandbox {
     }
 
     /// Starts a sandbox with extra environment for `contrib/sandbox up` (its documented
-    /// switches, e.g. `SANDBOX_MAX_MESSAGE_SIZE`).
+    /// switches, e.g. `SANDBOX_MAX_MESSAGE_SIZE`). `CERTMAIL_STORE=postgres` in the test's
+    /// environment runs certd on PostgreSQL (`SANDBOX_STORE`).
     pub fn up_with(name: &str, env: &[(&str, &str)]) -> Sandbox {
         let dir = std::env::temp_dir().join(format!("certmail-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let store = std::env::var("CERTMAIL_STORE").unwrap_or_else(|_| "sqlite".into());
         let out = Command::new(repo_root().join("contrib/sandbox"))
             .arg("up")
             .env("SANDBOX_DIR", &dir)
+            .env("SANDBOX_STORE", store)
             .envs(env.iter().copied())
             .output()
             .expect("run contrib/sandbox up");
@@ -52,6 +55,30 @@ impl Sandbox {
         self.env
             .get(key)
             .unwrap_or_else(|| panic!("sandbox printed no {key}"))
+    }
+
+    /// The first column of every row `sql` returns from certd's store, as text (sqlite3 or
+    /// psql, whichever store the sandbox runs).
+    pub fn sql_column(&self, sql: &str) -> Vec<String> {
+        let out = if self.get("STORE") == "postgres" {
+            Command::new("psql")
+                .args(["-At", "-X", self.get("STORE_URL"), "-c", sql])
+                .output()
+        } else {
+            Command::new("sqlite3")
+                .args([self.get("CERTD_DB"), sql])
+                .output()
+        }
+        .expect("run sqlite3 or psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('|').next().unwrap_or("").to_string())
+            .collect()
     }
 
     pub fn smtp_port(&self) -> u16 {

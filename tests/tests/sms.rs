@@ -246,14 +246,7 @@ fn an_oversized_callback_body_is_refused_413_and_nothing_is_stored() {
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer:?}");
 
-    let db = rusqlite::Connection::open(sb.get("CERTD_DB")).expect("open the database");
-    let ids: Vec<String> = db
-        .prepare("SELECT gateway_id FROM sms_inbound ORDER BY id")
-        .expect("query sms_inbound")
-        .query_map([], |r| r.get(0))
-        .expect("rows")
-        .filter_map(Result::ok)
-        .collect();
+    let ids = sb.sql_column("SELECT gateway_id FROM sms_inbound ORDER BY id");
     assert_eq!(
         ids,
         vec!["small"],
@@ -345,17 +338,9 @@ fn reject_by_sms_after_answers_from_a_wrong_number_and_with_a_wrong_code() {
     };
     sb.sms_send(BOB_PHONE, &format!("YES {wrong}"));
     // Both are stored (as unmatched inbound SMS) and change nothing.
-    let db = rusqlite::Connection::open(sb.get("CERTD_DB")).expect("open the database");
     let deadline = Instant::now() + WAIT;
     let outcomes = loop {
-        let mut stmt = db
-            .prepare("SELECT outcome FROM sms_inbound ORDER BY id")
-            .expect("query sms_inbound");
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .filter_map(Result::ok)
-            .collect();
+        let rows = sb.sql_column("SELECT outcome FROM sms_inbound ORDER BY id");
         if rows.len() >= 2 || Instant::now() > deadline {
             break rows;
         }

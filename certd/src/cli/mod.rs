@@ -8,6 +8,7 @@ mod customers;
 mod docs;
 mod parse;
 mod status;
+mod store_copy;
 pub mod table;
 
 use crate::config::Config;
@@ -114,6 +115,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move the store to another database.
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         /// The shell to complete for.
@@ -422,6 +426,25 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// Copy every row of a SQLite store into an empty store (PostgreSQL, or another SQLite
+    /// file), in one transaction that commits only after every contract's hash chain has been
+    /// recomputed in the target. Stop certd first. A PostgreSQL password comes from the
+    /// environment variable CERTMAIL_STORE_PASSWORD.
+    Copy {
+        /// The source, e.g. sqlite:///var/lib/certmail/certd.sqlite
+        #[arg(long)]
+        from: String,
+        /// The target, e.g. postgresql://certd@%2Frun%2Fpostgresql/certmail
+        #[arg(long)]
+        to: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `Ok(false)`: the command ran and its verdict is negative.
 fn dispatch(cli: Cli) -> Result<bool, Error> {
     // Commands that need neither configuration nor database come first, so that a recipient
@@ -438,6 +461,9 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
             token,
             signature_value,
         }) => return certificates::token(&file, &token, &signature_value).map(|()| true),
+        Command::Store(StoreCmd::Copy { from, to, json }) => {
+            return store_copy::run(&from, &to, json).map(|()| true)
+        }
         Command::Completions { shell } => return docs::completions(shell).map(|()| true),
         Command::Man { output } => return docs::man(output.as_deref()).map(|()| true),
         _ => {}
@@ -446,7 +472,8 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     if let Command::Serve = cli.command {
         return crate::serve(&config).map(|()| true);
     }
-    let mut store = Store::open_with(&config.database, &config.database_access())?;
+    let mut store = Store::open_location(&config.store_location()?, &config.database_access())?;
+    store.set_node(&config.node_id());
     match cli.command {
         Command::Customers(c) => customers::run(&mut store, c).map(|()| true),
         Command::Contracts(c) => contracts::run(&store, c),
@@ -462,6 +489,7 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
             json,
         } => status::run(&config, &store, stuck_after, max_attempts, json),
         Command::Serve
+        | Command::Store(_)
         | Command::Verify { .. }
         | Command::Completions { .. }
         | Command::Man { .. } => Err(Error::Invalid("handled above".into())),

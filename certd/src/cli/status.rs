@@ -98,9 +98,13 @@ pub(super) fn run(
         ));
     }
     let healthy = problems.is_empty();
-    let db = &config.database;
-    let db_size = file_size(db);
-    let wal_size = file_size(&with_suffix(db, "-wal"));
+    let location = config.store_location()?;
+    let db = match &location {
+        crate::store::Location::Sqlite(p) => Some(p.as_path()),
+        crate::store::Location::Postgres(_) => None,
+    };
+    let db_size = db.and_then(file_size);
+    let wal_size = db.and_then(|d| file_size(&with_suffix(d, "-wal")));
     if json {
         print_json(&json!({
             "healthy": healthy,
@@ -108,6 +112,7 @@ pub(super) fn run(
             "database": {
                 "path": db, "size_bytes": db_size, "wal_bytes": wal_size,
                 "schema_version": h.schema_version,
+                "url": location.describe(), "node": config.node_id(),
             },
             "socket": {
                 "path": config.socket, "answers": socket.is_ok(),
@@ -135,13 +140,21 @@ pub(super) fn run(
     let mut t = Table::new(&["FIELD", "VALUE"]);
     t.row([
         "database",
-        &format!(
-            "{} ({}, WAL {}), schema version {}",
-            db.display(),
-            db_size.map(human_bytes).unwrap_or_else(|| "missing".into()),
-            wal_size.map(human_bytes).unwrap_or_else(|| "none".into()),
-            h.schema_version
-        ),
+        &match db {
+            Some(db) => format!(
+                "{} ({}, WAL {}), schema version {}",
+                db.display(),
+                db_size.map(human_bytes).unwrap_or_else(|| "missing".into()),
+                wal_size.map(human_bytes).unwrap_or_else(|| "none".into()),
+                h.schema_version
+            ),
+            None => format!(
+                "{}, schema version {}, node {}",
+                location.describe(),
+                h.schema_version,
+                config.node_id()
+            ),
+        },
     ]);
     t.row([
         "socket",

@@ -141,6 +141,27 @@ impl Store {
         &self.node
     }
 
+    /// Claims this store's node name for the life of its connection: on PostgreSQL a second
+    /// certd with the same `node_id` is refused (it would release the first one's leases). A
+    /// SQLite file has one certd anyway (its lock file).
+    pub fn claim_node(&self) -> Result<(), Error> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(());
+        }
+        let key = node_lock_key(&self.node);
+        let claimed: bool =
+            self.conn()
+                .query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0))?;
+        if claimed {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "another certd is already running as node {:?} on this store: give each node its own node_id",
+                self.node
+            )))
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.backend {
             Backend::Sqlite(_) => Dialect::Sqlite,
@@ -242,6 +263,15 @@ impl Store {
     ) -> Result<(), Error> {
         self.write(|tx| contracts::append_event(tx, contract_id, data, now))
     }
+}
+
+/// The advisory lock key of a node name: 63 bits of SHA-256("certmail-node:" name).
+fn node_lock_key(node: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("certmail-node:{node}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (u64::from_be_bytes(b) >> 1) as i64
 }
 
 /// Locks a shared store, recovering from a poisoned mutex: the store holds no in-memory
