@@ -11,6 +11,7 @@ pub mod dsn;
 pub mod error;
 pub mod evidence;
 pub mod files;
+pub mod http;
 pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
