@@ -44,6 +44,25 @@ pub struct Config {
     /// phone leg is recorded as failed.
     #[serde(default)]
     pub sms: Option<SmsConfig>,
+    /// The Prometheus endpoint (`GET /metrics`); absent: not served. See `docs/admin-guide.md`.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Where certd serves its metrics. `[metrics]` alone serves them on loopback.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the endpoint; default `127.0.0.1:9465`.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: std::net::SocketAddr,
+    /// Peers allowed to scrape; anyone else gets 403 before any byte is read. Default loopback.
+    #[serde(default = "default_callback_allow")]
+    pub allow: Vec<std::net::IpAddr>,
+}
+
+fn default_metrics_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9465))
 }
 
 /// An HTTP SMS gateway (Kannel's `sendsms` by default) and certd's callback endpoint for

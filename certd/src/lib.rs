@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
 pub mod mailer;
+pub mod metrics;
 pub mod mint;
 pub mod outbox;
 pub mod record;
@@ -91,6 +92,9 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         config.socket_group.as_deref(),
     )
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
+    if let Some(m) = &config.metrics {
+        metrics::serve(m, Arc::clone(&store))?;
+    }
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
     let certifier = match &config.certificate {
         Some(c) => Some(certificate::Certifier::from_config(c)?),

@@ -14,6 +14,7 @@ mod bulk;
 mod certificates;
 mod chain;
 mod columns;
+pub mod commit_times;
 pub(crate) mod contracts;
 mod customers;
 mod files;
@@ -131,7 +132,9 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        let committing = std::time::Instant::now();
         tx.commit()?;
+        commit_times::COMMITS.observe(committing.elapsed());
         Ok(out)
     }
 
