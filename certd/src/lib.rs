@@ -93,7 +93,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     )
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     if let Some(m) = &config.metrics {
-        metrics::serve(m, Arc::clone(&store))?;
+        metrics::serve(m.listen, m.allow.clone(), Arc::clone(&store))?;
     }
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
     let certifier = match &config.certificate {

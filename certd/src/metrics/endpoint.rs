@@ -2,12 +2,11 @@
 //! scraper holds only its own thread, and the store lock is taken only once the request is read.
 
 use super::encode::CONTENT_TYPE;
-use crate::config::MetricsConfig;
 use crate::error::Error;
 use crate::evidence::Instant;
 use crate::http::{reply, serve_on, Handler, Head, Limits, Method, Reply};
 use crate::store::Store;
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,18 +57,17 @@ impl Handler for Metrics {
     }
 }
 
-/// Serves the endpoint on `config.listen`.
+/// Serves the endpoint on `listen` (`metrics.listen`) to the peers in `allow`. Takes the
+/// values rather than the configuration: the time-stamp client counts into this module, and
+/// the configuration names the signature levels.
 pub fn serve(
-    config: &MetricsConfig,
+    listen: SocketAddr,
+    allow: Vec<IpAddr>,
     store: Arc<Mutex<Store>>,
 ) -> Result<std::thread::JoinHandle<()>, Error> {
-    let listener = TcpListener::bind(config.listen).map_err(|e| {
-        Error::Config(format!(
-            "cannot listen on {} for metrics: {e}",
-            config.listen
-        ))
-    })?;
-    log::info!("metrics on http://{}/metrics", config.listen);
+    let listener = TcpListener::bind(listen)
+        .map_err(|e| Error::Config(format!("cannot listen on {listen} for metrics: {e}")))?;
+    log::info!("metrics on http://{listen}/metrics");
     serve_on(
         listener,
         Limits {
@@ -77,10 +75,7 @@ pub fn serve(
             max_request: MAX_REQUEST,
             max_clients: MAX_CLIENTS,
         },
-        Metrics {
-            store,
-            allow: config.allow.clone(),
-        },
+        Metrics { store, allow },
     )
 }
 
