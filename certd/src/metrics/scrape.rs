@@ -19,6 +19,9 @@ struct Backlog {
     oldest_due: Option<i64>,
 }
 
+/// A gauge's value from one kind's backlog at `now`.
+type Gauge = fn(&Backlog, i64) -> f64;
+
 /// Pending effects by kind, every kind present (zero when none is pending).
 fn backlog(pending: &[OutboxItem], now: i64) -> BTreeMap<&'static str, Backlog> {
     let mut by_kind: BTreeMap<&'static str, Backlog> = JobKind::ALL
@@ -83,8 +86,7 @@ pub fn render(health: &Health, pending: &[OutboxItem], now: i64) -> String {
     }
 
     let backlog = backlog(pending, now);
-    // Each gauge: name, help, value from a kind's backlog at `now`.
-    let gauges: [(&str, &str, fn(&Backlog, i64) -> f64); 4] = [
+    let gauges: [(&str, &str, Gauge); 4] = [
         (
             "certmail_outbox_effects",
             "Effects not yet done, by kind.",
