@@ -93,7 +93,10 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
     )
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     if let Some(m) = &config.metrics {
-        metrics::serve(m.listen, m.allow.clone(), Arc::clone(&store))?;
+        // A connection of its own, as `certd status` has: a scrape reads a WAL snapshot and
+        // never holds the lock the committer and the dispatcher wait for.
+        let reader = store::Store::open_with(&config.database, &access)?;
+        metrics::serve(m.listen, m.allow.clone(), Arc::new(Mutex::new(reader)))?;
     }
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
     let certifier = match &config.certificate {

@@ -1,5 +1,6 @@
 //! `GET /metrics` on a listener of its own ([`crate::http`]'s bounded server): a stalled or slow
-//! scraper holds only its own thread, and the store lock is taken only once the request is read.
+//! scraper holds only its own thread, and the store is read only once the request is complete,
+//! through a connection of the endpoint's own (`lib.rs`), never the daemon's store lock.
 
 use super::encode::CONTENT_TYPE;
 use crate::error::Error;

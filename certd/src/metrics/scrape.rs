@@ -1,5 +1,5 @@
 //! One scrape: the counters, and the gauges read from the store (contracts by state, the
-//! outbox by kind) under one short lock, written in the text format.
+//! outbox by kind), written in the text format.
 
 use super::encode::{Exposition, Kind};
 use crate::error::Error;
