@@ -54,6 +54,25 @@ pub struct Config {
     /// phone leg is recorded as failed.
     #[serde(default)]
     pub sms: Option<SmsConfig>,
+    /// The Prometheus endpoint (`GET /metrics`); absent: not served. See `docs/admin-guide.md`.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Where certd serves its metrics. `[metrics]` alone serves them on loopback.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the endpoint; default `127.0.0.1:9465`.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: std::net::SocketAddr,
+    /// Peers allowed to scrape; anyone else gets 403 before any byte is read. Default loopback.
+    #[serde(default = "default_callback_allow")]
+    pub allow: Vec<std::net::IpAddr>,
+}
+
+fn default_metrics_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9465))
 }
 
 /// `[store]`: the database, as a URL. See `docs/configuration.md`.
@@ -412,6 +431,34 @@ mod tests {
     fn example_file_parses() {
         let c = Config::parse(include_str!("../../contrib/certd.toml.example")).unwrap();
         assert_eq!(c.socket_mode(), 0o660);
+        let m = c.metrics.expect("the example serves metrics");
+        assert_eq!(m.listen, default_metrics_listen());
+    }
+
+    #[test]
+    fn metrics_are_off_without_their_section_and_on_loopback_with_it() {
+        let base = "socket='/s'\ndatabase='/d'\n[smtp]\nhost='h'\nport=25\nfrom='a@b'\n";
+        assert!(Config::parse(base).unwrap().metrics.is_none());
+        let m = Config::parse(&format!("{base}[metrics]\n"))
+            .unwrap()
+            .metrics
+            .unwrap();
+        assert_eq!(m.listen.to_string(), "127.0.0.1:9465");
+        assert!(m.listen.ip().is_loopback());
+        assert_eq!(m.allow, default_callback_allow());
+        let m = Config::parse(&format!(
+            "{base}[metrics]\nlisten='[::]:9500'\nallow=['192.0.2.7']\n"
+        ))
+        .unwrap()
+        .metrics
+        .unwrap();
+        assert_eq!((m.listen.port(), m.allow.len()), (9500, 1));
+        for bad in ["listen='nowhere'", "allow=['prometheus']", "typo=1"] {
+            assert!(
+                Config::parse(&format!("{base}[metrics]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

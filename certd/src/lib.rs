@@ -11,10 +11,12 @@ pub mod dsn;
 pub mod error;
 pub mod evidence;
 pub mod files;
+pub mod http;
 pub mod i18n;
 pub mod inbound;
 pub mod lifecycle;
 pub mod mailer;
+pub mod metrics;
 pub mod mint;
 pub mod outbox;
 pub mod record;
@@ -97,6 +99,13 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         config.socket_group.as_deref(),
     )
     .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
+    if let Some(m) = &config.metrics {
+        // A connection of its own, as `certd status` has: a scrape reads a WAL snapshot and
+        // never holds the lock the committer and the dispatcher wait for.
+        let mut reader = store::Store::open_location(&location, &access)?;
+        reader.set_node(&config.node_id());
+        metrics::serve(m.listen, m.allow.clone(), Arc::new(Mutex::new(reader)))?;
+    }
     let (wake_tx, wake_rx) = mpsc::sync_channel(1);
     let certifier = match &config.certificate {
         Some(c) => Some(certificate::Certifier::from_config(c)?),

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::evidence::event::{BounceReport, Failed, MailSent, Refused, SmsSent};
 use crate::evidence::{EventData, Instant, JobKind, State};
 use crate::mailer::{self, Outgoing, SendError, Transport};
+use crate::metrics;
 use crate::store::{lock, Job, OutboxItem, Store};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -205,6 +206,7 @@ impl<T: Transport> Dispatcher<T> {
                 );
             }
             Err(SendError::Permanent(msg)) => {
+                metrics::SMTP_SEND_ERRORS.permanent.inc();
                 if let Job::Request {
                     contract_id, to, ..
                 } = &item.job
@@ -223,7 +225,10 @@ impl<T: Transport> Dispatcher<T> {
                 }
                 self.give_up(item, kind, &msg)?
             }
-            Err(SendError::Temporary(msg)) => self.retry_later(item, kind, &msg)?,
+            Err(SendError::Temporary(msg)) => {
+                metrics::SMTP_SEND_ERRORS.temporary.inc();
+                self.retry_later(item, kind, &msg)?
+            }
         }
         Ok(())
     }
@@ -338,8 +343,13 @@ impl<T: Transport> Dispatcher<T> {
                 );
                 Ok(())
             }
-            Err(SendError::Temporary(msg)) => self.retry_later(item, kind, &msg),
-            Err(SendError::Permanent(msg)) => self.sms_failed(item, kind, contract_id, to, &msg),
+            Err(e) => {
+                metrics::SMS_SEND_ERRORS.count(&e);
+                match e {
+                    SendError::Temporary(msg) => self.retry_later(item, kind, &msg),
+                    SendError::Permanent(msg) => self.sms_failed(item, kind, contract_id, to, &msg),
+                }
+            }
         }
     }
 
@@ -377,6 +387,7 @@ impl<T: Transport> Dispatcher<T> {
         contract_id: &str,
         certifier: &Certifier,
     ) -> Result<(), Error> {
+        let started = std::time::Instant::now();
         let snapshot = lock(&self.store).snapshot(contract_id)?;
         let Some(snapshot) = snapshot else {
             return self.give_up(
@@ -431,6 +442,7 @@ impl<T: Transport> Dispatcher<T> {
             now,
         )?;
         store.complete(item.id, now)?;
+        metrics::CERTIFICATE_ISSUE.observe(started.elapsed());
         log::info!(
             "contract={contract_id} certificate issued ({} bytes), copies to {}",
             issued.pdf.len(),

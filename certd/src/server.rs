@@ -3,6 +3,7 @@
 use crate::dsn;
 use crate::error::Error;
 use crate::inbound;
+use crate::metrics;
 use crate::store::lifecycle::TokenTarget;
 use crate::store::lock;
 use crate::store::{Store, SubmitOutcome};
@@ -138,7 +139,9 @@ impl Server {
                 // reads it instead of a broken pipe.
                 log::warn!("refused a {len}-byte request over the {max}-byte frame limit");
                 let _ = std::io::copy(&mut (&mut conn).take(len), &mut std::io::sink());
-                Response::Refused(LimitViolation::FrameTooLarge { len, max }.refusal())
+                let refusal = LimitViolation::FrameTooLarge { len, max }.refusal();
+                metrics::SUBMISSIONS_REFUSED.inc(&refusal.enhanced);
+                Response::Refused(refusal)
             }
             Err(e) => {
                 log::warn!("bad request on certd socket: {e}");
@@ -169,6 +172,9 @@ impl Server {
                 let outcome = self.committer.submit(*s);
                 match outcome {
                     Ok(SubmitOutcome::Committed(c)) => {
+                        if !c.duplicate {
+                            metrics::SUBMISSIONS_ACCEPTED.inc();
+                        }
                         log::info!(
                             "contract={} serial={} queue={queue_id} customer={customer} {}",
                             c.contract_id,
@@ -183,6 +189,7 @@ impl Server {
                         Response::Committed(c)
                     }
                     Ok(SubmitOutcome::Refused(r)) => {
+                        metrics::SUBMISSIONS_REFUSED.inc(&r.enhanced);
                         log::info!(
                             "queue={queue_id} customer={customer} refused: {} {} {}",
                             r.code,

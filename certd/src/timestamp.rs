@@ -203,6 +203,7 @@ impl Timestamper for TsaClient {
                     return Ok(token);
                 }
                 Err(why) => {
+                    crate::metrics::TSA_ERRORS.inc();
                     let failure = format!("{}: {why}", redact(url));
                     log::warn!("TSA {failure}");
                     failures.push(failure);

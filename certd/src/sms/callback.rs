@@ -7,7 +7,8 @@
 //! truncated); then the shared secret must match, compared in constant time, from HTTP Basic
 //! credentials (`Proxy-Authorization` or `Authorization`) or `key=`, as `callback_secret_in`
 //! says. Each connection has its own thread, at most `callback_max_clients` at once (one more
-//! gets `503` with `Retry-After` from the accept loop), so a slow client delays nobody else.
+//! gets `503` with `Retry-After` from the accept loop), so a slow client delays nobody else:
+//! the server is [`crate::http`]'s, this module is its [`Handler`].
 //!
 //! Parameters come in the query string (GET) or a form body (POST); one request per connection.
 //! Answers: `200` stored (or a repeat of something stored), `400` malformed, `403` refused, `404`
@@ -17,51 +18,16 @@
 
 use crate::config::{SecretIn, SmsConfig};
 use crate::error::Error;
+use crate::http::{origin_form, reply, serve_on, Handler, Head, Limits, Method, Refusal, Reply};
 use crate::store::lock;
 use crate::store::{DlrOutcome, DlrReport, MoOutcome, MoReport, Store};
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{IpAddr, TcpListener};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Most header fields accepted in one request (Kannel sends five).
-const MAX_HEADERS: usize = 32;
-/// What a `503` asks the client to wait, in seconds (RFC 9110 10.2.3).
-const RETRY_AFTER_SECS: u64 = 5;
-/// After an error answer, input still arriving is read and dropped for at most this long (and
-/// [`LINGER_BYTES`]): closing with unread input resets the connection, and the client could
-/// lose the answer (RFC 9112 9.6).
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
-
-/// What the endpoint answers: status and a short text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub text: String,
-}
-
-fn reply(status: u16, text: impl Into<String>) -> Reply {
-    Reply {
-        status,
-        text: text.into(),
-    }
-}
+use std::time::Duration;
 
 /// The endpoint's limits, from `[sms]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The whole request, head and body, must arrive within this.
-    pub deadline: Duration,
-    /// Largest request, head and body.
-    pub max_request: usize,
-    /// Connections served at once.
-    pub max_clients: usize,
-}
-
 impl Limits {
     pub fn from_config(c: &SmsConfig) -> Limits {
         Limits {
@@ -102,19 +68,6 @@ pub fn parse_params(query: &str) -> HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-/// The password of HTTP Basic credentials: base64 of `user-id ":" password` (RFC 7617 2); the
-/// scheme name is case-insensitive (RFC 9110 11.1).
-fn basic_password(value: &[u8]) -> Option<String> {
-    let value = std::str::from_utf8(value).ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = data_encoding::BASE64.decode(token.trim().as_bytes()).ok()?;
-    let (_, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-    Some(password.to_string())
 }
 
 impl Callbacks {
@@ -248,171 +201,6 @@ fn store_failed(e: Error) -> Reply {
     reply(500, "not stored, retry")
 }
 
-/// Why a request is answered without reaching the callbacks: each is one HTTP answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// RFC 9110 15.5.1 `400`: not an HTTP request we can read.
-    Malformed(&'static str),
-    /// RFC 9110 15.5.6 `405`: only GET and POST (sent with `Allow`).
-    MethodNotAllowed,
-    /// RFC 9110 15.5.9 `408`: head and body not complete within the deadline.
-    Timeout,
-    /// RFC 9110 15.5.12 `411`: a chunked body; the gateway must send `Content-Length`.
-    LengthRequired,
-    /// RFC 9110 15.5.14 `413`: the body would exceed the request limit.
-    TooLarge,
-    /// RFC 9110 15.5.15 `414`: the request line alone exceeds the limit.
-    UriTooLong,
-    /// RFC 6585 5 `431`: the header section exceeds the limit (or has too many fields).
-    HeadTooLarge,
-}
-
-impl Refusal {
-    pub fn reply(self) -> Reply {
-        match self {
-            Refusal::Malformed(why) => reply(400, why),
-            Refusal::MethodNotAllowed => reply(405, "use GET or POST"),
-            Refusal::Timeout => reply(408, "request not complete within the deadline"),
-            Refusal::LengthRequired => reply(411, "send the body with a Content-Length"),
-            Refusal::TooLarge => reply(413, "request too large"),
-            Refusal::UriTooLong => reply(414, "request line too long"),
-            Refusal::HeadTooLarge => reply(431, "request header fields too large"),
-        }
-    }
-}
-
-/// The request methods the endpoint serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-}
-
-/// A complete request head, as far as the endpoint needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    pub method: Method,
-    /// The request target as sent (origin-form or absolute-form).
-    pub target: String,
-    pub http11: bool,
-    /// Length of the head in bytes, up to and including the empty line.
-    pub head_len: usize,
-    /// The body's length from `Content-Length` (0 without one).
-    pub body_len: usize,
-    /// `Expect: 100-continue` (RFC 9110 10.1.1).
-    pub expect_continue: bool,
-    /// The password of `Proxy-Authorization`, else of `Authorization` (HTTP Basic).
-    pub credential: Option<String>,
-}
-
-/// Parses the head at the start of `buf`: `Ok(None)` while it is incomplete. `max_request`
-/// bounds head and body together.
-pub fn parse_head(buf: &[u8], max_request: usize) -> Result<Option<Head>, Refusal> {
-    let too_long = || {
-        if buf.contains(&b'\n') {
-            Refusal::HeadTooLarge
-        } else {
-            Refusal::UriTooLong
-        }
-    };
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= max_request => n,
-        Ok(httparse::Status::Complete(_)) => return Err(too_long()),
-        Ok(httparse::Status::Partial) if buf.len() >= max_request => return Err(too_long()),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::HeadTooLarge),
-        Err(_) => return Err(Refusal::Malformed("malformed request")),
-    };
-    let method = match req.method {
-        Some("GET") => Method::Get,
-        Some("POST") => Method::Post,
-        _ => return Err(Refusal::MethodNotAllowed),
-    };
-    let mut content_length: Option<usize> = None;
-    let mut transfer_encoding: Option<&[u8]> = None;
-    let (mut proxy_credential, mut credential, mut expect_continue) = (None, None, false);
-    for field in req.headers.iter() {
-        let name = field.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            // RFC 9112 6.3: a list of one repeated value is that value; anything else is
-            // invalid and gets 400.
-            let value = std::str::from_utf8(field.value)
-                .map_err(|_| Refusal::Malformed("invalid Content-Length"))?;
-            for part in value.split(',').map(str::trim) {
-                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Refusal::Malformed("invalid Content-Length"));
-                }
-                // Too many digits for usize: larger than any limit.
-                let n = part.parse::<usize>().unwrap_or(usize::MAX);
-                if content_length.is_some_and(|c| c != n) {
-                    return Err(Refusal::Malformed("conflicting Content-Length"));
-                }
-                content_length = Some(n);
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = Some(field.value);
-        } else if name.eq_ignore_ascii_case("expect") {
-            expect_continue = field.value.eq_ignore_ascii_case(b"100-continue");
-        } else if name.eq_ignore_ascii_case("proxy-authorization") {
-            proxy_credential = basic_password(field.value);
-        } else if name.eq_ignore_ascii_case("authorization") {
-            credential = basic_password(field.value);
-        }
-    }
-    if let Some(te) = transfer_encoding {
-        // RFC 9112 6.1: both framings at once is how requests are smuggled; refused. RFC 9112
-        // 6.3: a final coding other than chunked leaves the length unknown: 400.
-        if content_length.is_some() {
-            return Err(Refusal::Malformed(
-                "both Transfer-Encoding and Content-Length",
-            ));
-        }
-        let last = te.rsplit(|&b| b == b',').next().unwrap_or_default();
-        return Err(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            Refusal::LengthRequired
-        } else {
-            Refusal::Malformed("unsupported Transfer-Encoding")
-        });
-    }
-    let body_len = content_length.unwrap_or(0);
-    if body_len > max_request - head_len {
-        return Err(Refusal::TooLarge);
-    }
-    Ok(Some(Head {
-        method,
-        target: req.path.unwrap_or_default().to_string(),
-        http11: req.version == Some(1),
-        head_len,
-        body_len,
-        expect_continue,
-        credential: proxy_credential.or(credential),
-    }))
-}
-
-/// The path and query of a request target: origin-form as is, absolute-form (what a client
-/// sends to a proxy, as Kannel does with `http-proxy-host`) without scheme and authority
-/// (RFC 9112 3.2.2).
-fn origin_form(target: &str) -> Option<String> {
-    if target.starts_with('/') {
-        return Some(target.to_string());
-    }
-    let scheme_end = target.find("://")?;
-    if !["http", "https"]
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(&target[..scheme_end]))
-    {
-        return None;
-    }
-    let rest = &target[scheme_end + 3..];
-    Some(match rest.find(['/', '?']) {
-        Some(i) if rest[i..].starts_with('/') => rest[i..].to_string(),
-        Some(i) => format!("/{}", &rest[i..]),
-        None => "/".to_string(),
-    })
-}
-
 /// The callback carried by a complete request.
 pub fn callback_request(head: &Head, body: &[u8]) -> Result<CallbackRequest, Refusal> {
     let target =
@@ -431,226 +219,21 @@ pub fn callback_request(head: &Head, body: &[u8]) -> Result<CallbackRequest, Ref
     })
 }
 
-/// Why no callback could be read from a connection.
-enum Failure {
-    /// Answer this, then close.
-    Answer(Refusal),
-    /// The client left or the socket failed: nothing to answer.
-    Gone,
-}
+impl Handler for Callbacks {
+    const NAME: &'static str = "sms callback";
+    const ALLOW_KEY: &'static str = "sms.callback_allow";
+    const MAX_CLIENTS_KEY: &'static str = "sms.callback_max_clients";
+    const METHODS: &'static str = "GET, POST";
 
-/// A client connection and the deadline of its request.
-struct Conn {
-    stream: TcpStream,
-    deadline: Instant,
-}
-
-impl Conn {
-    fn remaining(&self) -> Option<Duration> {
-        self.deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
+    fn allows(&self, peer: IpAddr) -> bool {
+        Callbacks::allows(self, peer)
     }
 
-    /// One read, waiting no longer than the deadline; `Ok(0)` at end of stream.
-    fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
-        loop {
-            let left = self.remaining().ok_or(Failure::Answer(Refusal::Timeout))?;
-            self.stream
-                .set_read_timeout(Some(left))
-                .map_err(|_| Failure::Gone)?;
-            match self.stream.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(Failure::Answer(Refusal::Timeout))
-                }
-                Err(_) => return Err(Failure::Gone),
-            }
+    fn answer(&self, peer: IpAddr, head: &Head, body: &[u8]) -> Reply {
+        match callback_request(head, body) {
+            Ok(request) => self.handle(Some(peer), &request),
+            Err(refusal) => refusal.reply(),
         }
-    }
-
-    /// Reads one request, head and body, within the deadline and `max_request` bytes.
-    fn read_request(&mut self, max_request: usize) -> Result<(Head, Vec<u8>), Failure> {
-        let mut buf = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 4096];
-        let head = loop {
-            if let Some(head) = parse_head(&buf, max_request).map_err(Failure::Answer)? {
-                break head;
-            }
-            // parse_head refuses a partial head of max_request bytes: there is room.
-            let room = (max_request - buf.len()).min(chunk.len());
-            let n = self.read_some(&mut chunk[..room])?;
-            if n == 0 {
-                return Err(if buf.is_empty() {
-                    Failure::Gone
-                } else {
-                    Failure::Answer(Refusal::Malformed("incomplete request"))
-                });
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let mut body = buf.split_off(head.head_len);
-        // Anything after the body (a pipelined request) is not served: one request per
-        // connection.
-        body.truncate(head.body_len);
-        if head.expect_continue && head.http11 && body.len() < head.body_len {
-            // RFC 9110 10.1.1: the client waits for this before it sends the body.
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(|_| Failure::Gone)?;
-        }
-        while body.len() < head.body_len {
-            let want = (head.body_len - body.len()).min(chunk.len());
-            let n = self.read_some(&mut chunk[..want])?;
-            if n == 0 {
-                return Err(Failure::Answer(Refusal::Malformed(
-                    "body shorter than its Content-Length",
-                )));
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        Ok((head, body))
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
-fn write_reply(mut out: impl Write, r: &Reply) -> std::io::Result<()> {
-    let extra = match r.status {
-        405 => "Allow: GET, POST\r\n".to_string(),
-        503 => format!("Retry-After: {RETRY_AFTER_SECS}\r\n"),
-        _ => String::new(),
-    };
-    let message = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n{extra}\r\n{}",
-        r.status,
-        reason(r.status),
-        r.text.len(),
-        r.text
-    );
-    out.write_all(message.as_bytes())?;
-    out.flush()
-}
-
-/// Answers without reading anything (a refused peer, no free slot): a fresh socket's send
-/// buffer takes the few bytes at once, and the non-blocking write can never stall the accept
-/// loop. A client that already sent its request may see the connection reset instead.
-fn answer_at_once(stream: TcpStream, r: &Reply) {
-    let _ = stream.set_nonblocking(true);
-    let _ = write_reply(&stream, r);
-}
-
-/// Reads and drops what the client still sends, briefly, after half-closing (see [`LINGER`]).
-fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let until = Instant::now() + LINGER;
-    let mut sink = [0u8; 4096];
-    let mut dropped = 0;
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        if left.is_zero() || dropped > LINGER_BYTES || stream.set_read_timeout(Some(left)).is_err()
-        {
-            break;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => dropped += n,
-        }
-    }
-}
-
-/// Serves one connection: one request under the deadline, one answer, close.
-fn serve_connection(stream: TcpStream, peer: IpAddr, callbacks: &Callbacks, limits: Limits) {
-    // Bounds the interim `100 Continue` too; the answer's write gets its own below.
-    if stream.set_write_timeout(Some(limits.deadline)).is_err() {
-        return;
-    }
-    let mut conn = Conn {
-        stream,
-        deadline: Instant::now() + limits.deadline,
-    };
-    let (answer, then_linger) = match conn.read_request(limits.max_request) {
-        Ok((head, body)) => match callback_request(&head, &body) {
-            Ok(request) => (callbacks.handle(Some(peer), &request), false),
-            Err(refusal) => (refusal.reply(), false),
-        },
-        Err(Failure::Answer(refusal)) => {
-            log::warn!("sms callback from {peer}: {refusal:?}");
-            // A client too slow for the deadline sends nothing worth waiting for.
-            (refusal.reply(), refusal != Refusal::Timeout)
-        }
-        Err(Failure::Gone) => return,
-    };
-    // The store may have taken a while; the answer still gets a second to leave.
-    let write_time = conn
-        .remaining()
-        .unwrap_or_default()
-        .max(Duration::from_secs(1));
-    if conn.stream.set_write_timeout(Some(write_time)).is_err()
-        || write_reply(&conn.stream, &answer).is_err()
-    {
-        return;
-    }
-    if then_linger {
-        linger(conn.stream);
-    }
-}
-
-/// Frees a connection slot when its thread ends, however it ends.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Takes one accepted connection: refused at once unless the peer is allowed and a slot is
-/// free; otherwise served on its own thread.
-fn admit(stream: TcpStream, callbacks: &Arc<Callbacks>, active: &Arc<AtomicUsize>, limits: Limits) {
-    let peer = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
-    let Some(peer) = peer.filter(|p| callbacks.allows(*p)) else {
-        log::warn!("sms callback connection from {peer:?} refused: not in sms.callback_allow");
-        answer_at_once(stream, &reply(403, "forbidden"));
-        return;
-    };
-    if active.fetch_add(1, Ordering::SeqCst) >= limits.max_clients {
-        active.fetch_sub(1, Ordering::SeqCst);
-        log::warn!(
-            "sms callback from {peer} refused: {} callbacks in progress (sms.callback_max_clients)",
-            limits.max_clients
-        );
-        answer_at_once(stream, &reply(503, "busy, retry later"));
-        return;
-    }
-    let slot = Slot(Arc::clone(active));
-    let callbacks = Arc::clone(callbacks);
-    let spawned = std::thread::Builder::new()
-        .name("sms-callback".into())
-        .spawn(move || {
-            let _slot = slot;
-            serve_connection(stream, peer, &callbacks, limits);
-        });
-    if let Err(e) = spawned {
-        // The connection (and its slot) went with the closure: the gateway retries.
-        log::error!("sms callback from {peer} dropped: cannot start a thread: {e}");
     }
 }
 
@@ -669,37 +252,15 @@ pub fn serve(
     serve_on(listener, Limits::from_config(config), callbacks)
 }
 
-/// Serves the endpoint on a bound listener: the accept loop runs on its own thread and only
-/// accepts, checks the peer and hands the connection over.
-pub fn serve_on(
-    listener: TcpListener,
-    limits: Limits,
-    callbacks: Callbacks,
-) -> Result<std::thread::JoinHandle<()>, Error> {
-    let callbacks = Arc::new(callbacks);
-    let active = Arc::new(AtomicUsize::new(0));
-    Ok(std::thread::Builder::new()
-        .name("sms-callbacks".into())
-        .spawn(move || {
-            for accepted in listener.incoming() {
-                match accepted {
-                    Ok(stream) => admit(stream, &callbacks, &active, limits),
-                    Err(e) => {
-                        // Out of descriptors, typically: wait instead of spinning.
-                        log::warn!("sms callbacks: accept failed: {e}");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            }
-        })?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{parse_head, MAX_HEADERS};
     use crate::store::tests_support::{alice, submission};
     use certmail_protocol::Destination;
-    use std::net::SocketAddr;
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpStream};
+    use std::time::Instant;
 
     const PHONE: &str = "+34600111222";
     const LOCAL: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));

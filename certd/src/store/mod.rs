@@ -15,6 +15,7 @@ mod bulk;
 mod certificates;
 mod chain;
 mod columns;
+pub mod commit_times;
 pub(crate) mod contracts;
 mod copy;
 mod customers;
@@ -212,14 +213,18 @@ impl Store {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let out = f(&Tx::sqlite(&tx, node))?;
+                let committing = std::time::Instant::now();
                 tx.commit()?;
+                commit_times::COMMITS.observe(committing.elapsed());
                 Ok(out)
             }
             Backend::Postgres(pg) => {
                 let pg = pg.get_mut();
                 let tx = Tx::postgres(pg.begin(false)?, node);
                 let out = f(&tx)?;
+                let committing = std::time::Instant::now();
                 tx.commit()?;
+                commit_times::COMMITS.observe(committing.elapsed());
                 Ok(out)
             }
         }
