@@ -143,7 +143,7 @@ fn assert_man_page_covers_help(certmilter: &Path, page: &str) {
 }
 
 #[test]
-#[ignore = "run by contrib/test after the suite: installs packages into a fresh Debian (mmdebstrap, about a minute)"]
+#[ignore = "run by contrib/test after the suite: builds a clean Debian (mmdebstrap, 1–2 min) and runs the quick start (1–2 min)"]
 fn debian_package_installs_on_a_clean_debian_and_purges_all_but_the_evidence() {
     let repo = repo_root();
     let work = std::env::temp_dir().join(format!("certmail-package-{}", std::process::id()));
@@ -212,7 +212,9 @@ fn debian_package_installs_on_a_clean_debian_and_purges_all_but_the_evidence() {
 
     let debian = CleanDebian::bootstrap(work.join("root"));
     std::fs::copy(&deb, debian.path("tmp").join(name)).expect("copy the .deb in");
+    let started = std::time::Instant::now();
     let install = ok(debian.shell(&format!("cd /tmp && apt-get install -y ./{name}")));
+    eprintln!("apt-get install took {:?}", started.elapsed());
     assert!(install.contains("nothing started"), "{install}");
 
     // What the postinst made.
@@ -232,6 +234,14 @@ fn debian_package_installs_on_a_clean_debian_and_purges_all_but_the_evidence() {
     assert_eq!(
         debian.owner("/etc/certmail/certmilter.toml"),
         ("root".into(), "certmilter".into(), 0o640)
+    );
+    // The maintainer scripts run again (an upgrade to the same version) without harm.
+    ok(debian.shell(&format!(
+        "cd /tmp && apt-get install -y --reinstall ./{name}"
+    )));
+    assert_eq!(
+        debian.owner("/etc/certmail/certd.toml"),
+        ("root".into(), "certmail".into(), 0o640)
     );
     // Nothing enabled (and, with policy-rc.d and no running systemd, nothing could start).
     for unit in ["certd.service", "certmilter.service"] {
@@ -285,9 +295,11 @@ fn debian_package_installs_on_a_clean_debian_and_purges_all_but_the_evidence() {
     std::os::unix::fs::symlink(debian.path("usr/bin/certd"), bin.join("certd")).expect("link");
     std::os::unix::fs::symlink(debian.path("usr/sbin/certmilter"), bin.join("certmilter"))
         .expect("link");
+    let started = std::time::Instant::now();
     let quick = run(Command::new(repo.join("contrib/quickstart"))
         .env("CERTMAIL_BIN_DIR", &bin)
         .current_dir(&repo));
+    eprintln!("the quick start took {:?}", started.elapsed());
     let quick_out = String::from_utf8_lossy(&quick.stdout);
     assert!(
         quick.status.success() && quick_out.contains("QUICKSTART: OK"),
