@@ -337,6 +337,30 @@ fn debian_package_installs_on_a_clean_debian_and_purges_all_but_the_evidence() {
     let overrides = ok(debian.shell("dpkg-statoverride --list"));
     assert!(!overrides.contains("certmail"), "{overrides}");
 
+    // Without systemd's tools (another init), the postinst falls back to adduser and install:
+    // after the postmaster removed the evidence and its owner by hand, as the purge told them.
+    ok(debian.shell(
+        "deluser --quiet certmail && rm -r /var/lib/certmail && \
+         mv /usr/bin/systemd-sysusers /usr/bin/systemd-sysusers.off && \
+         mv /usr/bin/systemd-tmpfiles /usr/bin/systemd-tmpfiles.off",
+    ));
+    assert!(!debian.has_user("certmail"));
+    ok(debian.shell(&format!("cd /tmp && apt-get install -y ./{name}")));
+    assert!(debian.has_user("certmail") && debian.has_user("certmilter"));
+    assert_eq!(
+        debian.owner("/var/spool/postfix/run/certmail"),
+        ("certmilter".into(), "postfix".into(), 0o750)
+    );
+    assert_eq!(
+        debian.owner("/var/lib/certmail"),
+        ("certmail".into(), "certmail".into(), 0o750)
+    );
+    let status = run(debian.shell("runuser -u certmail -- certd status"));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("schema version"),
+        "certd status after the adduser install"
+    );
+
     drop(debian);
     let _ = std::fs::remove_dir_all(&work);
 }
