@@ -604,11 +604,19 @@ fn list_query(f: &ListFilter) -> (String, Vec<String>) {
     // one index serves filter and order together: (submitted_at, serial) alone or for
     // --since/--until, (state, submitted_at, serial) with --state, (customer_id, submitted_at)
     // with --customer. The newest `limit` rows are then read straight from the index; nothing
-    // is sorted, and an empty range costs one seek (schema_v5.sql).
+    // is sorted, and an empty range costs one seek (schema_v5.sql). With --customer and
+    // --state together (and no time range), by serial: (customer_id, state, serial) then serves
+    // both filters and the order, and a combination nothing matches costs one seek instead of
+    // a walk through every contract of the customer (153 ms at 1 M contracts).
+    let order = if f.customer.is_some() && f.state.is_some() && f.since.is_none() && f.before.is_none() {
+        "c.serial DESC"
+    } else {
+        "c.submitted_at DESC, c.serial DESC"
+    };
     let sql = format!(
         "SELECT c.id, c.serial, cu.name, c.state, c.submitted_at, c.subject_text
          FROM contracts c JOIN customers cu ON cu.id = c.customer_id
-         {filter} ORDER BY c.submitted_at DESC, c.serial DESC LIMIT ?"
+         {filter} ORDER BY {order} LIMIT ?"
     );
     (sql, values)
 }
@@ -1039,6 +1047,11 @@ pub(crate) mod tests {
                 destination: some(),
                 ..Default::default()
             },
+            ListFilter {
+                customer: some(),
+                state: Some(State::Accepted),
+                ..Default::default()
+            },
         ];
         for f in filters {
             let (sql, values) = list_query(&f);
@@ -1059,6 +1072,9 @@ pub(crate) mod tests {
                 !plan.contains("SCAN c ") || plan.contains("SCAN c USING INDEX"),
                 "{f:?}: full table scan: {plan}"
             );
+            if f.customer.is_some() && f.state.is_some() {
+                assert!(plan.contains("contracts_customer_state"), "{f:?}: {plan}");
+            }
             // A sort is fine only for the few contracts of one destination.
             if f.destination.is_none() {
                 assert!(
