@@ -608,11 +608,12 @@ fn list_query(f: &ListFilter) -> (String, Vec<String>) {
     // --state together (and no time range), by serial: (customer_id, state, serial) then serves
     // both filters and the order, and a combination nothing matches costs one seek instead of
     // a walk through every contract of the customer (153 ms at 1 M contracts).
-    let order = if f.customer.is_some() && f.state.is_some() && f.since.is_none() && f.before.is_none() {
-        "c.serial DESC"
-    } else {
-        "c.submitted_at DESC, c.serial DESC"
-    };
+    let order =
+        if f.customer.is_some() && f.state.is_some() && f.since.is_none() && f.before.is_none() {
+            "c.serial DESC"
+        } else {
+            "c.submitted_at DESC, c.serial DESC"
+        };
     let sql = format!(
         "SELECT c.id, c.serial, cu.name, c.state, c.submitted_at, c.subject_text
          FROM contracts c JOIN customers cu ON cu.id = c.customer_id

@@ -14,6 +14,8 @@ pub mod admin;
 mod bulk;
 mod certificates;
 mod chain;
+#[cfg(test)]
+mod cluster_tests;
 mod columns;
 pub mod commit_times;
 pub(crate) mod contracts;

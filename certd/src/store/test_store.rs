@@ -1,14 +1,43 @@
 //! The store the unit tests run on: in-memory SQLite, or a fresh PostgreSQL database in the
 //! cluster named by `CERTMAIL_TEST_PG` (contrib/test runs the store's tests a second time so).
+//! [`test_cluster`] gives several nodes' stores on one database (a SQLite file otherwise).
 
 use super::{DbAccess, Location, Store};
 use std::str::FromStr;
 
 /// A new, empty, migrated store.
 pub(crate) fn test_store() -> Store {
-    let Ok(url) = std::env::var("CERTMAIL_TEST_PG") else {
-        return Store::open_in_memory().expect("in-memory store");
+    match pg_database() {
+        Some(location) => {
+            Store::open_location(&location, &DbAccess::default()).expect("open the test database")
+        }
+        None => Store::open_in_memory().expect("in-memory store"),
+    }
+}
+
+/// `n` stores on one new database, named node1, node2, …: the nodes of a cluster. The
+/// directory holding a SQLite database is returned with them (dropped after the stores).
+pub(crate) fn test_cluster(n: usize) -> (Vec<Store>, Option<tempfile::TempDir>) {
+    let (location, dir) = match pg_database() {
+        Some(location) => (location, None),
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            (Location::Sqlite(dir.path().join("certd.sqlite")), Some(dir))
+        }
     };
+    let stores = (1..=n)
+        .map(|i| {
+            let mut s = Store::open_location(&location, &DbAccess::default()).expect("open");
+            s.set_node(&format!("node{i}"));
+            s
+        })
+        .collect();
+    (stores, dir)
+}
+
+/// A fresh database in the `CERTMAIL_TEST_PG` cluster, if one is named.
+fn pg_database() -> Option<Location> {
+    let url = std::env::var("CERTMAIL_TEST_PG").ok()?;
     let name = format!("t_{}", hex::encode(rand::random::<[u8; 8]>()));
     let admin = postgres::Config::from_str(&url).expect("CERTMAIL_TEST_PG is a PostgreSQL URL");
     let mut client = admin
@@ -19,6 +48,5 @@ pub(crate) fn test_store() -> Store {
         .expect("create a test database");
     let mut config = admin.clone();
     config.dbname(&name);
-    Store::open_location(&Location::Postgres(Box::new(config)), &DbAccess::default())
-        .expect("open the test database")
+    Some(Location::Postgres(Box::new(config)))
 }
