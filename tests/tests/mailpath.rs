@@ -197,7 +197,7 @@ fn contracts_wait_out_an_outage_and_are_certified_once() {
     while sb
         .log("maillog")
         .lines()
-        .filter(|l| l.contains("postfix/certmail/smtp") && l.contains("status=deferred"))
+        .filter(|l| l.contains("postfix/certmail-transport/smtp") && l.contains("status=deferred"))
         .count()
         < 2
     {
