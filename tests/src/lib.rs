@@ -936,20 +936,6 @@ pub fn pdfsig(trust: &str, file: &Path) -> String {
     .1
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_lines() {
-        let e = parse_env("A=1\nB='x y'\nnoise\nC=a\\ b\nlower=no\n");
-        assert_eq!(e["A"], "1");
-        assert_eq!(e["B"], "x y");
-        assert_eq!(e["C"], "a b");
-        assert!(!e.contains_key("lower"));
-    }
-}
-
 /// The operator's mail path (docs/sandbox.md): the general MX, the submission service and the
 /// contract relay beside the contract listener (`SMTP_PORT`).
 impl Sandbox {
@@ -988,5 +974,19 @@ impl Sandbox {
             .map(|(name, _)| name)
             .filter(|name| name.starts_with("certificate-"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines() {
+        let e = parse_env("A=1\nB='x y'\nnoise\nC=a\\ b\nlower=no\n");
+        assert_eq!(e["A"], "1");
+        assert_eq!(e["B"], "x y");
+        assert_eq!(e["C"], "a b");
+        assert!(!e.contains_key("lower"));
     }
 }
