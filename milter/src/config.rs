@@ -49,6 +49,12 @@ pub struct Config {
     /// Name servers for DKIM key look-ups; empty means the system resolver configuration.
     #[serde(default)]
     pub dns_servers: Vec<SocketAddr>,
+    /// `milter_macro_daemon_name` of the loopback contract relay listener (master.cf), to which
+    /// the submission service routes the contract domain. On connections whose `{daemon_name}`
+    /// is this, a submission's login is read from the submission service's `Received` header
+    /// (`crate::relay`). Unset: no listener is a relay; SMTP AUTH of the session only.
+    #[serde(default)]
+    pub relay_daemon_name: Option<String>,
 }
 
 fn default_socket_mode() -> String {

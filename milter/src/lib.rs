@@ -3,7 +3,8 @@
 //!
 //! Modules, in the order a message meets them: [`classify`] (RCPT), [`session`] (the milter
 //! stages), [`split`] and [`subject`] (end of message), [`auth`] (the submission gate and the
-//! counterparty evidence), [`dedupe`] and [`client`] (handoff to certd). Every refusal is a
+//! counterparty evidence), [`dedupe`] and [`client`] (handoff to certd); [`relay`] reads the
+//! login of submissions relayed by the operator's submission service. Every refusal is a
 //! [`reply::Reply`].
 
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod dedupe;
 pub mod error;
+pub mod relay;
 pub mod reply;
 pub mod session;
 pub mod split;

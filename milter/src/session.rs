@@ -81,6 +81,9 @@ struct Client {
     addr: Option<String>,
     name: Option<String>,
     helo: Option<String>,
+    /// Connected to the contract relay listener (`relay_daemon_name`): submissions carry their
+    /// SMTP AUTH login in the submission service's `Received` header, not in this session.
+    relayed: bool,
 }
 
 /// Per-message state, reset at MAIL and on abort.
@@ -121,8 +124,18 @@ enum MessageKind {
 struct Target {
     customer: CustomerInfo,
     address: String,
-    /// Set when SMTP AUTH already proved the sender; `None` means DKIM decides at EOM.
-    auth: Option<AuthMethod>,
+    proof: Proof,
+}
+
+/// How the sender of a submission is, or will be, shown to be the customer.
+enum Proof {
+    /// SMTP AUTH on this session proved it at RCPT.
+    SmtpAuth(AuthMethod),
+    /// DKIM decides at end of message.
+    Dkim,
+    /// Relayed by this server's submission service: its `Received` header's login decides at
+    /// end of message, under the same policy as SMTP AUTH at RCPT ([`crate::relay`]).
+    Relayed,
 }
 
 /// A reply or bounce address whose token certd knows.
@@ -146,9 +159,10 @@ impl Session {
         }
     }
 
-    fn on_connect(&mut self, hostname: String, addr: Option<String>) -> Status {
+    fn on_connect(&mut self, hostname: String, addr: Option<String>, relayed: bool) -> Status {
         self.client.name = Some(hostname);
         self.client.addr = addr;
+        self.client.relayed = relayed;
         no_reply_if(self.opts.noreply_connect)
     }
 
@@ -345,16 +359,27 @@ impl Message {
 /// method and turns its answer into a milter status.
 pub fn callbacks(milter: Arc<Milter>) -> Callbacks<Session> {
     let m_rcpt = Arc::clone(&milter);
+    let m_connect = Arc::clone(&milter);
     let m_eom = milter;
     Callbacks::new()
         .on_negotiate(|cx, _actions, mta_opts| Box::pin(negotiate(cx, mta_opts)))
-        .on_connect(|cx, hostname, socket| {
+        .on_connect(move |cx, hostname, socket| {
+            let milter = Arc::clone(&m_connect);
             Box::pin(async move {
                 let addr = match socket {
                     SocketInfo::Inet(addr) => Some(addr.ip().to_string()),
                     _ => None,
                 };
-                session(&mut cx.data).on_connect(lossy(&hostname), addr)
+                // `{daemon_name}` is the listener's milter_macro_daemon_name, set by the
+                // operator in master.cf: no SMTP client can choose it.
+                let relayed = milter
+                    .config
+                    .relay_daemon_name
+                    .as_deref()
+                    .is_some_and(|name| {
+                        macro_str(&cx.macros, c"{daemon_name}").as_deref() == Some(name)
+                    });
+                session(&mut cx.data).on_connect(lossy(&hostname), addr, relayed)
             })
         })
         .on_helo(|cx, helo| Box::pin(async move { session(&mut cx.data).on_helo(lossy(&helo)) }))
@@ -438,6 +463,9 @@ async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> S
         | ProtoOpts::LEADING_SPACE;
     cx.requested_opts = wanted & mta_opts;
     cx.data = Some(Session::negotiated(mta_opts));
+    if let Ok(m) = CString::new("{daemon_name}") {
+        cx.requested_macros.insert(MacroStage::Connect, m);
+    }
     if let Ok(m) = CString::new("{auth_authen} {auth_type} {mail_addr}") {
         cx.requested_macros.insert(MacroStage::Mail, m);
     }

@@ -963,6 +963,47 @@ pub fn pdfsig(trust: &str, file: &Path) -> String {
     .1
 }
 
+/// The operator's mail path (docs/sandbox.md): the general MX, the submission service and the
+/// contract relay beside the contract listener (`SMTP_PORT`).
+impl Sandbox {
+    /// A port the sandbox printed (`MX_PORT`, `SUBMISSION_PORT`, ...).
+    pub fn port(&self, key: &str) -> u16 {
+        self.get(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is a port"))
+    }
+
+    /// One message through the listener `port_key`, logged in as `login` (the sandbox password)
+    /// if given.
+    pub fn send_via(
+        &self,
+        port_key: &str,
+        login: Option<&str>,
+        from: &str,
+        to: &[&str],
+        message: &[u8],
+    ) -> Outcome {
+        let mut s = Smtp::connect(self.port(port_key));
+        if let Some(user) = login {
+            assert_eq!(s.auth(user, self.get("CUSTOMER_PASSWORD")).code, 235);
+        }
+        let out = transaction(&mut s, from, to, message);
+        s.quit();
+        out
+    }
+
+    /// The names of the certificate PDFs (`certificate-<serial>.pdf`) in `who`'s mailbox, one
+    /// entry per copy received.
+    pub fn certificate_names(&self, who: &str) -> Vec<String> {
+        read_maildir(&self.maildir(who))
+            .iter()
+            .flat_map(|m| pdf_attachments(m))
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("certificate-"))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

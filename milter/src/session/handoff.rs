@@ -1,7 +1,8 @@
 //! End of message: a submission is split, checked and authenticated, an answer gets its
 //! authentication evidence, and either goes to certd, whose commit alone lets Postfix say `250`.
 
-use super::{AnswerTarget, Client, Message, Milter, Target};
+use super::rcpt::{authorize, RcptDecision};
+use super::{AnswerTarget, Client, Message, Milter, Proof, Target};
 use crate::auth::{self, Arrival, DkimVerdict};
 use crate::client::ClientError;
 use crate::dedupe::dedupe_key;
@@ -35,8 +36,13 @@ pub(super) async fn submit(
         .check_subject(&subject)
         .map_err(|e| Reply::refused(e.refusal()))?;
     let parsed = parse_subject(&subject, milter.region).map_err(|e| e.reply())?;
-    let auth = match &target.auth {
-        Some(a) => a.clone(),
+    let proven = match &target.proof {
+        Proof::SmtpAuth(a) => Some(a.clone()),
+        Proof::Dkim => None,
+        Proof::Relayed => relayed_auth(msg, &raw, target)?,
+    };
+    let auth = match proven {
+        Some(a) => a,
         None => match auth::verify_aligned(&milter.resolver, &raw, &target.customer.dkim_domains)
             .await
         {
@@ -96,6 +102,18 @@ pub(super) async fn submit(
             )
             .await,
     )
+}
+
+/// A relayed submission: the login of the submission service's `Received` header, judged like
+/// SMTP AUTH at RCPT (`Ok(None)`: DKIM decides, as the customer's policy allows).
+fn relayed_auth(msg: &Message, raw: &[u8], target: &Target) -> Result<Option<AuthMethod>, Reply> {
+    let hop = crate::relay::relayed_session(raw, msg.queue_id.as_deref());
+    let login = hop.as_ref().and_then(|h| h.login.as_deref());
+    let mechanism = hop.as_ref().and_then(|h| h.protocol.as_deref());
+    match authorize(Some(&target.customer), &target.address, login, mechanism) {
+        RcptDecision::Accept(a) => Ok(a),
+        RcptDecision::Reject(r) => Err(r),
+    }
 }
 
 /// What the Subject may not name: the contract domains, and the customer itself (its

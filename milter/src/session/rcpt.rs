@@ -2,7 +2,7 @@
 //! that strangers, forged tokens and a second contract in one message are refused before DATA.
 
 use super::handoff::certd_unavailable;
-use super::{AnswerTarget, MessageKind, Milter, Session, Target};
+use super::{AnswerTarget, MessageKind, Milter, Proof, Session, Target};
 use crate::classify::{bare_address, classify, Recipient};
 use crate::reply::Reply;
 use certmail_protocol::{AnswerKind, AuthMethod, CustomerInfo, CustomerPolicy, Request, Response};
@@ -134,6 +134,26 @@ impl Session {
             }
         };
         let m = &self.msg;
+        if self.client.relayed {
+            // The login is in the submission service's Received header: checked at end of
+            // message; who the customer is, and whether it is active, is decided here.
+            if let Some(r) = relayed_customer(info.as_ref(), &address) {
+                log::info!(
+                    "from=<{}> rcpt=<{address}> relayed, rejected: {r}",
+                    m.envelope_from
+                );
+                return Err(r);
+            }
+            if let Some(customer) = info {
+                self.msg.kind = MessageKind::Submission(Target {
+                    customer,
+                    address,
+                    proof: Proof::Relayed,
+                });
+                self.msg.contract_rcpts.push(rcpt.to_string());
+            }
+            return Ok(());
+        }
         match authorize(
             info.as_ref(),
             &address,
@@ -153,7 +173,7 @@ impl Session {
                     self.msg.kind = MessageKind::Submission(Target {
                         customer,
                         address,
-                        auth,
+                        proof: auth.map_or(Proof::Dkim, Proof::SmtpAuth),
                     });
                     self.msg.contract_rcpts.push(rcpt.to_string());
                 }
@@ -222,6 +242,18 @@ impl Session {
                 Err(certd_unavailable())
             }
         }
+    }
+}
+
+/// On the contract relay, the refusals of [`authorize`] that do not depend on the login.
+fn relayed_customer(info: Option<&CustomerInfo>, address: &str) -> Option<Reply> {
+    match info {
+        Some(c) if c.active => None,
+        // Unknown or disabled: the same reply as on a direct session (the login is irrelevant).
+        _ => match authorize(info, address, None, None) {
+            RcptDecision::Reject(r) => Some(r),
+            RcptDecision::Accept(_) => None,
+        },
     }
 }
 
