@@ -25,7 +25,11 @@ impl Cluster {
             .arg(dir.path())
             .output()
             .expect("run contrib/pg");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Cluster { dir }
     }
 
@@ -80,10 +84,19 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
 
     let cluster = Cluster::start();
     let made = Command::new("psql")
-        .args(["-q", &cluster.url("postgres"), "-c", "CREATE DATABASE certmail"])
+        .args([
+            "-q",
+            &cluster.url("postgres"),
+            "-c",
+            "CREATE DATABASE certmail",
+        ])
         .output()
         .expect("psql");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let url = cluster.url("certmail");
 
     let bin = sb.get("CERTD_BIN");
@@ -92,7 +105,11 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
         .arg(format!("sqlite://{}", sb.get("CERTD_DB")))
         .output()
         .expect("certd store copy");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["chains_verified"], before.len(), "{report}");
     let rows = |table: &str| {
@@ -125,7 +142,11 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
     let config = PathBuf::from(sb.get("SANDBOX_DIR")).join("certd-pg.toml");
     std::fs::write(&config, text).expect("write the PostgreSQL configuration");
 
-    let (ok, listed, err) = certd(bin, &config, &["contracts", "list", "--limit", "0", "--json"]);
+    let (ok, listed, err) = certd(
+        bin,
+        &config,
+        &["contracts", "list", "--limit", "0", "--json"],
+    );
     assert!(ok, "{err}");
     let after: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("JSON");
     assert_eq!(after, before, "the CLI reads the same contracts");
@@ -147,7 +168,10 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
         .output()
         .expect("certd verify");
     let verdict = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && verdict.contains("VALID"), "{verdict}");
+    assert!(
+        out.status.success() && verdict.contains("VALID"),
+        "{verdict}"
+    );
     let (ok, status, err) = certd(bin, &config, &["status", "--json"]);
     assert!(!ok, "certd is stopped: status is unhealthy");
     assert!(status.contains("\"postgresql://"), "{status}{err}");

@@ -176,7 +176,6 @@ const TABLES: &[(&str, &[&str])] = &[
     ("timers", &["name", "due_at"]),
 ];
 
-
 /// Tables whose `id` is an identity on PostgreSQL: its sequence continues after the copied ids.
 const IDENTITIES: &[&str] = &[
     "customers",
