@@ -73,6 +73,9 @@ enum Cmd {
         /// A scratch directory on certd's file system: also time Store::submit alone there.
         #[arg(long)]
         commit_dir: Option<PathBuf>,
+        /// The report section's title (default "intake latency").
+        #[arg(long)]
+        section: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -148,6 +151,9 @@ enum Cmd {
 struct SmtpArgs {
     #[arg(long)]
     port: u16,
+    /// A second node's contract listener: every other sender submits there.
+    #[arg(long)]
+    also_port: Option<u16>,
     #[arg(long, default_value = "alice")]
     user: String,
     #[arg(long)]
@@ -175,6 +181,8 @@ fn write_json(p: &PathBuf, v: &Value) -> Result<(), String> {
 fn intake_args<'a>(s: &'a SmtpArgs, senders: &'a [usize]) -> smtp::IntakeArgs<'a> {
     smtp::IntakeArgs {
         port: s.port,
+        also_port: s.also_port,
+        section: "intake latency".into(),
         user: &s.user,
         password: &s.password,
         from: &s.from,
@@ -293,9 +301,13 @@ fn run(cli: Cli) -> Result<(), String> {
             body_bytes,
             watch_pid,
             commit_dir,
+            section,
             out,
         } => {
             let mut a = intake_args(&s, &senders);
+            if let Some(title) = section {
+                a.section = title;
+            }
             a.messages_per_level = messages;
             a.body_bytes = body_bytes;
             a.watch_pid = watch_pid;

@@ -103,6 +103,10 @@ pub fn message(from: &str, to: &str, subject: &str, tag: &str, body_bytes: usize
 
 pub struct IntakeArgs<'a> {
     pub port: u16,
+    /// A second node's listener: odd-numbered senders use it.
+    pub also_port: Option<u16>,
+    /// The report section's title.
+    pub section: String,
     pub user: &'a str,
     pub password: &'a str,
     pub from: &'a str,
@@ -132,7 +136,11 @@ fn run_level(a: &IntakeArgs, senders: usize, run_id: &str) -> Result<(Vec<f64>, 
     let per_sender = a.messages_per_level.div_ceil(senders).max(2);
     let handles: Vec<_> = (0..senders)
         .map(|s| {
-            let (port, user, pw) = (a.port, a.user.to_string(), a.password.to_string());
+            let port = match a.also_port {
+                Some(p) if s % 2 == 1 => p,
+                _ => a.port,
+            };
+            let (user, pw) = (a.user.to_string(), a.password.to_string());
             let (from, cto, pto, cp) = (
                 a.from.to_string(),
                 a.contract_to.to_string(),
@@ -266,7 +274,7 @@ pub fn intake(a: &IntakeArgs) -> Result<Value, String> {
         ));
     }
     raw["worst_contract_p99_ms"] = json!(worst_p99);
-    Ok(report::fragment("intake latency", rows, raw))
+    Ok(report::fragment(&a.section, rows, raw))
 }
 
 /// One contract with an attachment of `attachment_bytes` (base64, as a MUA sends it); returns
