@@ -88,8 +88,12 @@ enum Cmd {
     },
     /// Fills a store with contracts through the store API; prints JSON.
     StoreGen {
+        /// A SQLite file, or (with --url) nothing.
+        #[arg(long, required_unless_present = "url")]
+        db: Option<PathBuf>,
+        /// A store URL instead (postgresql://…).
         #[arg(long)]
-        db: PathBuf,
+        url: Option<String>,
         #[arg(long, default_value_t = 1_000_000)]
         contracts: usize,
     },
@@ -326,8 +330,13 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::StoreGen { db, contracts } => {
-            println!("{}", store_gen::generate(&db, contracts)?);
+        Cmd::StoreGen { db, url, contracts } => {
+            let location = match (url, db) {
+                (Some(u), _) => certd::store::Location::parse(&u).map_err(|e| e.to_string())?,
+                (None, Some(d)) => certd::store::Location::Sqlite(d),
+                (None, None) => return Err("--db or --url".into()),
+            };
+            println!("{}", store_gen::generate(&location, contracts)?);
             Ok(())
         }
         Cmd::Timed {

@@ -3,7 +3,7 @@
 //! switched to `synchronous=OFF` (`Store::bulk_load_without_fsync`, bench-only) so that one
 //! million contracts take minutes instead of an fsync each.
 
-use certd::store::{NewCustomer, Store, SubmitOutcome};
+use certd::store::{DbAccess, Location, NewCustomer, Store, SubmitOutcome};
 use certmail_protocol::{AttachmentInfo, AuthMethod, CustomerPolicy, Destination, Submission};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -79,9 +79,9 @@ fn bench_customer(name: &str) -> NewCustomer {
 
 /// Adds contracts until the store holds `total`; every 10th one is then expired (state
 /// `unanswered`) so that state filters have something to find. Returns a JSON summary.
-pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
+pub fn generate(location: &Location, total: usize) -> Result<Value, String> {
     let e = |e: certd::Error| e.to_string();
-    let mut store = Store::open(db).map_err(e)?;
+    let mut store = Store::open_location(location, &DbAccess::default()).map_err(e)?;
     store.bulk_load_without_fsync().map_err(e)?;
     for i in 0..CUSTOMERS {
         let name = customer_name(i);
@@ -125,7 +125,10 @@ pub fn generate(db: &Path, total: usize) -> Result<Value, String> {
     Ok(json!({
         "contracts": total, "generated_now": made, "seconds": secs,
         "per_second": if made > 0 { made as f64 / secs } else { 0.0 },
-        "db_bytes": std::fs::metadata(db).map(|m| m.len()).unwrap_or(0),
+        "db_bytes": match location {
+            Location::Sqlite(db) => std::fs::metadata(db).map(|m| m.len()).unwrap_or(0),
+            Location::Postgres(_) => 0,
+        },
     }))
 }
 

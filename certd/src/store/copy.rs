@@ -283,22 +283,33 @@ fn copy_table(
     let list = columns.join(", ");
     let select =
         format!("SELECT rowid, {list} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
-    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", marks.join(", "));
     let mut after = 0i64;
     let mut copied = 0u64;
     loop {
         let page = source.rows(&select, [after, page_size(table)])?;
         let Some(last) = page.last() else { break };
         after = last.get(0)?;
-        for row in page {
-            let values: Vec<Owned> = row.into_values().into_iter().skip(1).collect();
-            let params: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
-            target
-                .execute(&insert, params.as_slice())
-                .map_err(|e: SqlError| Error::Database(format!("copying {table}: {e}")))?;
-            copied += 1;
-        }
+        // One multi-row INSERT per page: a round trip per page, not per row (at most 1000 rows
+        // of 22 columns: under both backends' limits on parameters).
+        let values: Vec<Owned> = page
+            .into_iter()
+            .flat_map(|row| row.into_values().into_iter().skip(1))
+            .collect();
+        let rows = values.len() / columns.len();
+        let tuples: Vec<String> = (0..rows)
+            .map(|r| {
+                let marks: Vec<String> = (1..=columns.len())
+                    .map(|c| format!("?{}", r * columns.len() + c))
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let insert = format!("INSERT INTO {table} ({list}) VALUES {}", tuples.join(", "));
+        let params: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
+        target
+            .execute(&insert, params.as_slice())
+            .map_err(|e: SqlError| Error::Database(format!("copying {table}: {e}")))?;
+        copied += rows as u64;
         progress(table, copied);
     }
     Ok(copied)
