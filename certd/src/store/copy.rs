@@ -402,4 +402,27 @@ mod tests {
         let err = src.copy_into(&mut dst, |_, _| {}).unwrap_err().to_string();
         assert!(err.contains("not empty"), "{err}");
     }
+
+    #[test]
+    fn a_chain_that_does_not_verify_in_the_target_commits_nothing() {
+        let mut src = Store::open_in_memory().unwrap();
+        src.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
+        src.submit(&submission("k1")).unwrap();
+        // History edited behind the triggers, as an attacker with file access could.
+        src.conn()
+            .execute_batch(
+                "DROP TRIGGER events_append_only_update;
+                 UPDATE events SET data = '{}' WHERE seq = 1;",
+            )
+            .unwrap();
+        let mut dst = test_store();
+        let err = src.copy_into(&mut dst, |_, _| {}).unwrap_err().to_string();
+        assert!(err.contains("does not verify after the copy"), "{err}");
+        assert!(dst.list_contracts(&Default::default()).unwrap().is_empty());
+        assert!(
+            dst.customer("alice").unwrap().is_none(),
+            "nothing was committed"
+        );
+    }
 }
