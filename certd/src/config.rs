@@ -436,6 +436,57 @@ mod tests {
     }
 
     #[test]
+    fn the_store_is_a_database_file_or_a_url_with_its_password_from_a_file() {
+        let tail = "[smtp]\nhost='h'\nport=25\nfrom='a@b'\n";
+        let file = Config::parse(&format!("socket='/s'\ndatabase='/d'\n{tail}")).unwrap();
+        match file.store_location().unwrap() {
+            crate::store::Location::Sqlite(p) => assert_eq!(p, PathBuf::from("/d")),
+            other => panic!("{other:?}"),
+        }
+        let neither = Config::parse(&format!("socket='/s'\n{tail}")).unwrap();
+        assert!(neither
+            .store_location()
+            .unwrap_err()
+            .to_string()
+            .contains("no store"));
+        let both = Config::parse(&format!(
+            "socket='/s'\ndatabase='/d'\n{tail}[store]\nurl='sqlite:///e'\n"
+        ))
+        .unwrap();
+        assert!(both
+            .store_location()
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let pg = Config::parse(&format!(
+            "socket='/s'\nnode_id='mx2'\n{tail}[store]\nurl='postgresql://certd@db/certmail'\npassword_file='{}'\n",
+            pw.display()
+        ))
+        .unwrap();
+        assert_eq!(pg.node_id(), "mx2");
+        assert!(pg
+            .secret_files()
+            .iter()
+            .any(|f| f.what == "store.password_file"));
+        match pg.store_location().unwrap() {
+            crate::store::Location::Postgres(c) => {
+                assert_eq!(c.get_password(), Some(&b"s3cret"[..]));
+                assert_eq!(c.get_dbname(), Some("certmail"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !Config::parse(&format!("socket='/s'\ndatabase='/d'\n{tail}"))
+                .unwrap()
+                .node_id()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn metrics_are_off_without_their_section_and_on_loopback_with_it() {
         let base = "socket='/s'\ndatabase='/d'\n[smtp]\nhost='h'\nport=25\nfrom='a@b'\n";
         assert!(Config::parse(base).unwrap().metrics.is_none());
