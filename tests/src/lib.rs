@@ -369,6 +369,39 @@ pub fn noise(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Sends until the MTA answers 250 (certd may be down: 451), bounded.
+pub fn send_until_accepted(
+    port: u16,
+    auth: Option<(&str, &str)>,
+    from: &str,
+    to: &str,
+    msg: &[u8],
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut s = Smtp::connect(port);
+        if let Some((u, p)) = auth {
+            assert_eq!(s.auth(u, p).code, 235);
+        }
+        let out = transaction(&mut s, from, &[to], msg);
+        s.quit();
+        let code = out
+            .data
+            .as_ref()
+            .map(|d| d.code)
+            .unwrap_or(out.rcpts[0].code);
+        if code == 250 {
+            return;
+        }
+        assert!(
+            code / 100 == 4,
+            "permanent failure while certd crashes: {out:?}"
+        );
+        assert!(Instant::now() < deadline, "never accepted: {out:?}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
 /// `from` answers a request mail with `words`, at its Reply-To, as a mail client would; the
 /// MTA must take it (250).
 pub fn answer_request(smtp_port: u16, request: &[u8], from: &str, words: &str) {
@@ -441,6 +474,26 @@ impl Sandbox {
         let pidfile = self.dir.join("run").join(format!("{service}.pid"));
         if let Ok(pid) = std::fs::read_to_string(&pidfile) {
             let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+    }
+
+    /// Waits up to `timeout` for the first request certd mailed to `who` (a mail whose Reply-To
+    /// is a reply address) and returns it.
+    pub fn request_mail(&self, who: &str, timeout: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = read_maildir(&self.maildir(who))
+                .into_iter()
+                .find(|m| header(m, "Reply-To").is_some_and(|r| r.contains("reply+")))
+            {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no request for {who}; certd log:\n{}",
+                self.log("certd.log")
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

@@ -1,9 +1,9 @@
 //! The evidence certificate end to end: real Postfix, certd, the loopback TSA, and independent
 //! validators (pyHanko, poppler's pdfsig, qpdf, openssl) on what reaches the mailboxes.
 
-use certmail_e2e::{answer_request, header, pdf_attachments, pdfsig, read_maildir, run, Sandbox};
+use certmail_e2e::{answer_request, pdf_attachments, pdfsig, read_maildir, run, Sandbox};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -93,17 +93,7 @@ fn accepted_contract_gives_both_parties_the_same_valid_certificate() {
         "bob@example.test Alquiler Calle Mayor",
         text,
     );
-    let deadline = Instant::now() + WAIT;
-    let request = loop {
-        if let Some(m) = read_maildir(&sb.maildir("bob"))
-            .into_iter()
-            .find(|m| header(m, "Reply-To").is_some())
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no request for bob");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let request = sb.request_mail("bob", WAIT);
     answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
 
     let for_alice = sb.certificate_mail("alice", &[], WAIT);

@@ -5,7 +5,7 @@
 //!
 //! `CERTMAIL_CHAOS_CONTRACTS` sets how many (default 200); the seed of the kills is printed.
 
-use certmail_e2e::{header, mime_message, read_maildir, transaction, Sandbox, Smtp};
+use certmail_e2e::{header, mime_message, read_maildir, send_until_accepted, Sandbox};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,38 +21,6 @@ impl Lcg {
             .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
-}
-
-/// Sends `message` through `port`, retrying while the listener answers 4xx (certd down): what
-/// a mail client or an MTA does. Returns the number of attempts.
-fn deliver(
-    port: u16,
-    login: Option<&str>,
-    password: &str,
-    from: &str,
-    to: &str,
-    msg: &[u8],
-) -> u32 {
-    for attempt in 1..=120 {
-        let mut s = Smtp::connect(port);
-        if let Some(user) = login {
-            assert_eq!(s.auth(user, password).code, 235);
-        }
-        let out = transaction(&mut s, from, &[to], msg);
-        s.quit();
-        let code = out
-            .data
-            .as_ref()
-            .map(|d| d.code)
-            .or_else(|| out.rcpts.first().map(|r| r.code))
-            .unwrap_or(out.mail.code);
-        match code {
-            250 => return attempt,
-            400..=499 => std::thread::sleep(Duration::from_millis(500)),
-            other => panic!("{to}: permanent answer {other}: {:?}", out),
-        }
-    }
-    panic!("{to}: still refused after 120 attempts")
 }
 
 /// Messages of `who` by Message-ID: how many times each was delivered.
@@ -106,7 +74,6 @@ fn contracts_over_two_nodes_survive_sigkill_of_node_1_exactly_once() {
         });
 
         // Submissions alternate between the nodes' contract listeners.
-        let mut retries = 0;
         for i in 0..n {
             let msg = mime_message(
                 "alice@example.test",
@@ -115,16 +82,15 @@ fn contracts_over_two_nodes_survive_sigkill_of_node_1_exactly_once() {
                 &format!("Offer number {i}."),
                 &[],
             );
-            retries += deliver(
+            send_until_accepted(
                 ports[i % 2],
-                Some("alice"),
-                &password,
+                Some(("alice", &password)),
                 "alice@example.test",
                 "chaos@contract.test",
                 &msg,
-            ) - 1;
+            );
         }
-        eprintln!("chaos: {n} submitted ({retries} retried after a 4xx)");
+        eprintln!("chaos: {n} submitted");
 
         // Bob answers every other contract, through the other node than it was submitted on.
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -148,10 +114,9 @@ fn contracts_over_two_nodes_survive_sigkill_of_node_1_exactly_once() {
                 }
                 let words = if i % 4 == 0 { "I accept." } else { "I reject" };
                 let answer = mime_message("bob@example.test", &reply_to, "Re: offer", words, &[]);
-                deliver(
+                send_until_accepted(
                     ports[(i + 1) % 2],
                     None,
-                    &password,
                     "bob@example.test",
                     &reply_to,
                     &answer,

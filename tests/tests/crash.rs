@@ -2,40 +2,13 @@
 //! requested and answered through real Postfix. Afterwards every contract exists once, has
 //! exactly one outcome and an intact hash chain, and duplicate request mails are counted.
 
-use certmail_e2e::{header, mime_message, read_maildir, transaction, Sandbox, Smtp};
+use certmail_e2e::{header, mime_message, read_maildir, send_until_accepted, Sandbox};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONTRACTS: usize = 40;
-
-/// Sends until the MTA answers 250 (certd may be down: 451), bounded.
-fn send_until_accepted(port: u16, auth: Option<(&str, &str)>, from: &str, to: &str, msg: &[u8]) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut s = Smtp::connect(port);
-        if let Some((u, p)) = auth {
-            assert_eq!(s.auth(u, p).code, 235);
-        }
-        let out = transaction(&mut s, from, &[to], msg);
-        s.quit();
-        let code = out
-            .data
-            .as_ref()
-            .map(|d| d.code)
-            .unwrap_or(out.rcpts[0].code);
-        if code == 250 {
-            return;
-        }
-        assert!(
-            code / 100 == 4,
-            "permanent failure while certd crashes: {out:?}"
-        );
-        assert!(Instant::now() < deadline, "never accepted: {out:?}");
-        std::thread::sleep(Duration::from_millis(150));
-    }
-}
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_and_decides_once() {

@@ -2,9 +2,9 @@
 //! contract through the sandbox; `certd verify` checks the file against the signed head, and
 //! the documented recipe (pdfdetach, jq, sha256sum) and the JSON Schema agree on what it holds.
 
-use certmail_e2e::{answer_request, header, read_maildir, run, Sandbox};
+use certmail_e2e::{answer_request, run, Sandbox};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -153,17 +153,7 @@ fn accepted_and_noex_certificates_carry_evidence_that_verifies() {
         "Contrato de arrendamiento: 900 € al mes.",
         &[("anexo.pdf", "application/pdf", b"%PDF-1.4 anexo")],
     );
-    let deadline = Instant::now() + WAIT;
-    let request = loop {
-        if let Some(m) = read_maildir(&sb.maildir("bob"))
-            .into_iter()
-            .find(|m| header(m, "Reply-To").is_some())
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no request for bob");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let request = sb.request_mail("bob", WAIT);
     answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
     let first = sb.certificate_mail("alice", &[], WAIT);
     check_certificate(&sb, &accepted, &first, "accepted");

@@ -2,9 +2,7 @@
 //! contracts do (submissions accepted and refused, contracts by state, a certificate delayed by
 //! the TSA and then issued, the store's commits).
 
-use certmail_e2e::{
-    answer_request, header, http_get, http_post, mime_message, read_maildir, Sandbox, Smtp,
-};
+use certmail_e2e::{answer_request, http_get, http_post, mime_message, Sandbox, Smtp};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -122,17 +120,7 @@ fn the_metrics_move_as_the_contracts_do() {
 
     // bob accepts while the TSA is down: the certificate waits, counted as blocked.
     sb.sandbox_cmd(&["stop", "tsa"]);
-    let deadline = Instant::now() + WAIT;
-    let request = loop {
-        if let Some(m) = read_maildir(&sb.maildir("bob"))
-            .into_iter()
-            .find(|m| header(m, "Reply-To").is_some())
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no request for bob");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let request = sb.request_mail("bob", WAIT);
     answer_request(sb.smtp_port(), &request, "bob@example.test", "Acepto.");
     let m = wait_for(&sb, BLOCKED, |n| n >= 1.0);
     assert!(get(&m, TSA_ERRORS) >= 1.0);

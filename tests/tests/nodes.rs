@@ -2,7 +2,7 @@
 //! contract listener, certmilter, SMS callback and outbox. A contract submitted on node 1 is
 //! answered through node 2 (by email on its listener, by SMS on its callback) and certified once.
 
-use certmail_e2e::{answer_request, header, read_maildir, Sandbox};
+use certmail_e2e::{answer_request, Sandbox};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -10,21 +10,6 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BOB_PHONE: &str = "+34600111222";
-
-/// The request certd mailed to bob (its Reply-To is a reply+ address), waiting for it.
-fn request_mail(sb: &Sandbox) -> Vec<u8> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(m) = read_maildir(&sb.maildir("bob"))
-            .into_iter()
-            .find(|m| header(m, "Reply-To").is_some_and(|r| r.contains("reply+")))
-        {
-            return m;
-        }
-        assert!(Instant::now() < deadline, "bob got no request");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Bob's phone answers, as a gateway configured with node 2's callback delivers it.
 fn mo_to_node2(sb: &Sandbox, text: &str) {
@@ -89,7 +74,7 @@ fn a_contract_of_node_1_is_answered_through_node_2_and_certified_once() {
         "Offer one.",
         &[],
     );
-    let request = request_mail(&sb);
+    let request = sb.request_mail("bob", WAIT);
     answer_request(
         sb.port("NODE2_SMTP_PORT"),
         &request,
