@@ -102,9 +102,20 @@ impl<T: Transport> Dispatcher<T> {
         {
             return;
         }
+        let at_start = self.renewed_at.get().is_none();
         self.renewed_at.set(Some(std::time::Instant::now()));
-        // One node per day renews, whichever claims the cluster-wide timer first.
-        match lock(&self.store).claim_timer(RENEW_TIMER, Instant::now(), RENEW_EVERY_SECS) {
+        // At its start a node renews (its configuration may have changed) and moves the daily
+        // run a day ahead; after that one node per day renews, whichever claims the
+        // cluster-wide timer first.
+        let now = Instant::now();
+        let due = if at_start {
+            lock(&self.store)
+                .set_timer(RENEW_TIMER, now.plus_secs(RENEW_EVERY_SECS))
+                .map(|()| true)
+        } else {
+            lock(&self.store).claim_timer(RENEW_TIMER, now, RENEW_EVERY_SECS)
+        };
+        match due {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {

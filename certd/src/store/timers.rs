@@ -30,6 +30,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Sets timer `name` to fire next at `due` (a node that just ran the job itself, at its
+    /// start-up, moves the cluster's next run a period ahead).
+    pub fn set_timer(&mut self, name: &str, due: Instant) -> Result<(), Error> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO timers (name, due_at) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at",
+                params![name, due.unix_secs()],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::evidence::Instant;
@@ -46,5 +61,13 @@ mod tests {
         let next = Instant::from_unix_secs(1_800_000_000 + 86_400);
         assert!(s.claim_timer("renewal", next, 86_400).unwrap());
         assert!(s.claim_timer("other", t0, 60).unwrap());
+        // A node that ran the job at its start pushes the next run a period ahead.
+        s.set_timer(
+            "renewal",
+            Instant::from_unix_secs(1_800_000_000 + 3 * 86_400),
+        )
+        .unwrap();
+        let day2 = Instant::from_unix_secs(1_800_000_000 + 2 * 86_400);
+        assert!(!s.claim_timer("renewal", day2, 86_400).unwrap());
     }
 }
