@@ -222,7 +222,7 @@ impl Store {
             }
             Backend::Postgres(pg) => {
                 let pg = pg.get_mut();
-                let tx = Tx::postgres(pg.begin(false)?, node);
+                let tx = Tx::postgres(pg.begin()?, node);
                 let out = f(&tx)?;
                 let committing = std::time::Instant::now();
                 tx.commit()?;

@@ -20,7 +20,7 @@ pub(super) fn version(tx: &Tx<'_>) -> Result<i64, Error> {
 /// Creates or migrates the schema to the latest version; refuses a database written by a
 /// newer certd.
 pub(super) fn migrate(conn: &mut PgConn) -> Result<(), Error> {
-    let tx = Tx::postgres(conn.begin(false)?, super::DEFAULT_NODE);
+    let tx = Tx::postgres(conn.begin()?, super::DEFAULT_NODE);
     tx.query_row("SELECT pg_advisory_xact_lock(?1)", [MIGRATION_LOCK], |_| {
         Ok(())
     })?;

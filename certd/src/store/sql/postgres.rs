@@ -37,18 +37,12 @@ impl PgConn {
         Ok(())
     }
 
-    /// Starts a transaction: read-write at READ COMMITTED with row locks where a fact is read
-    /// to be changed (`Tx::lock_contract`), or a read-only snapshot.
-    pub(crate) fn begin(&mut self, read_only: bool) -> Result<PgTx<'_>, SqlError> {
+    /// Starts a write transaction at READ COMMITTED; what must not race is locked where it is
+    /// read (`Tx::lock_contract`, `Tx::lock_serials`, `SKIP LOCKED` leases).
+    pub(crate) fn begin(&mut self) -> Result<PgTx<'_>, SqlError> {
         self.reconnect_if_closed()?;
-        let mut builder = self.client.build_transaction();
-        if read_only {
-            builder = builder
-                .read_only(true)
-                .isolation_level(postgres::IsolationLevel::RepeatableRead);
-        }
         Ok(PgTx {
-            tx: builder.start()?,
+            tx: self.client.transaction()?,
             cache: &mut self.cache,
         })
     }
