@@ -402,6 +402,18 @@ pub fn send_until_accepted(
     }
 }
 
+/// The contract code in a request SMS a phone received (`SMS_GATEWAY inbox` JSON): the word
+/// after the answer instruction (YES / ACEPTO).
+pub fn code_from_request(sms: &serde_json::Value) -> String {
+    let text = sms["text"].as_str().unwrap_or_default();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let i = words
+        .iter()
+        .position(|w| *w == "YES" || *w == "ACEPTO")
+        .unwrap_or_else(|| panic!("no answer instructions in {text:?}"));
+    words[i + 1].to_string()
+}
+
 /// `from` answers a request mail with `words`, at its Reply-To, as a mail client would; the
 /// MTA must take it (250).
 pub fn answer_request(smtp_port: u16, request: &[u8], from: &str, words: &str) {

@@ -2,7 +2,7 @@
 //! contract listener, certmilter, SMS callback and outbox. A contract submitted on node 1 is
 //! answered through node 2 (by email on its listener, by SMS on its callback) and certified once.
 
-use certmail_e2e::{answer_request, Sandbox};
+use certmail_e2e::{answer_request, code_from_request, Sandbox};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -40,17 +40,10 @@ fn mo_to_node2(sb: &Sandbox, text: &str) {
 /// The code in the request SMS bob's phone received.
 fn sms_code(sb: &Sandbox) -> String {
     let got = sb.wait_for_sms(BOB_PHONE, 1, WAIT);
-    let text = got
+    let sms = got
         .first()
-        .and_then(|s| s["text"].as_str())
-        .unwrap_or_else(|| panic!("no request SMS; certd log:\n{}", sb.log("certd.log")))
-        .to_string();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == "YES" || *w == "ACEPTO")
-        .unwrap_or_else(|| panic!("no answer instructions in {text:?}"));
-    words[i + 1].to_string()
+        .unwrap_or_else(|| panic!("no request SMS; certd log:\n{}", sb.log("certd.log")));
+    code_from_request(sms)
 }
 
 fn nodes_of(sb: &Sandbox, id: &str, kind: &str) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! The SMS leg end to end: real Postfix, certd, and the real Kannel gateway (bearerbox +
 //! smsbox) with its fake SMS centre playing the phones (`SMS_GATEWAY` of the sandbox).
 
-use certmail_e2e::{run, Sandbox};
+use certmail_e2e::{code_from_request, run, Sandbox};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -52,17 +52,6 @@ fn wait_for_event(sb: &Sandbox, id: &str, kind: &str, timeout: Duration) -> Valu
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The contract code from the request SMS the phone received.
-fn code_from_request(sms: &Value) -> String {
-    let text = sms["text"].as_str().unwrap_or_default();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == "YES" || *w == "ACEPTO")
-        .unwrap_or_else(|| panic!("no answer instructions in {text:?}"));
-    words[i + 1].to_string()
 }
 
 fn request_sms(sb: &Sandbox, phone: &str) -> Value {
