@@ -153,6 +153,7 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         certifier,
         sms,
         renewed_at: std::cell::Cell::new(None),
+        folded_at: std::cell::Cell::new(None),
     };
     std::thread::Builder::new()
         .name("outbox".into())

@@ -36,6 +36,8 @@ pub struct Dispatcher<T: Transport> {
     pub renew_before_days: u32,
     /// When this node last asked whether the renewal is due.
     pub renewed_at: std::cell::Cell<Option<std::time::Instant>>,
+    /// When this node last folded the store's count deltas.
+    pub folded_at: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 /// How often the daemon looks for certificates to renew.
@@ -44,6 +46,9 @@ const RENEW_EVERY_SECS: i64 = 24 * 3600;
 const RENEW_CHECK: Duration = Duration::from_secs(600);
 /// The renewal's cluster-wide timer (`Store::claim_timer`).
 const RENEW_TIMER: &str = "certificate-renewal";
+/// How often a node folds the count deltas PostgreSQL's triggers append (Store::fold_counts):
+/// `certd status` adds up at most about this much activity.
+const FOLD_EVERY: Duration = Duration::from_secs(60);
 /// Renewals per daily run: a bound on the time the outbox waits for them.
 const RENEW_PER_RUN: usize = 1000;
 
@@ -73,6 +78,7 @@ impl<T: Transport> Dispatcher<T> {
     pub fn run_once(&self) -> Result<usize, Error> {
         self.expire_deadlines()?;
         self.renew_if_due();
+        self.fold_counts_if_due();
         let items = lock(&self.store).lease_due(16, LEASE_SECS, Instant::now())?;
         let leased = std::time::Instant::now();
         for (i, item) in items.iter().enumerate() {
@@ -86,6 +92,22 @@ impl<T: Transport> Dispatcher<T> {
             self.perform(item)?;
         }
         Ok(items.len())
+    }
+
+    /// Every minute, folds the count deltas into the counts (on PostgreSQL; nothing on SQLite).
+    /// A failure is logged: the counts stay right, only reading them gets slower.
+    fn fold_counts_if_due(&self) {
+        if self
+            .folded_at
+            .get()
+            .is_some_and(|t| t.elapsed() < FOLD_EVERY)
+        {
+            return;
+        }
+        self.folded_at.set(Some(std::time::Instant::now()));
+        if let Err(e) = lock(&self.store).fold_counts() {
+            log::error!("folding the store's counts: {e}");
+        }
     }
 
     /// Once a day (and at start-up), renews the archive time-stamps that expire within the
@@ -633,6 +655,7 @@ mod tests {
             sms: None,
             renew_before_days: 0,
             renewed_at: std::cell::Cell::new(None),
+            folded_at: std::cell::Cell::new(None),
         }
     }
 

@@ -3,45 +3,18 @@
 
 use super::encode::{Exposition, Kind};
 use crate::error::Error;
-use crate::evidence::{Instant, JobKind, State};
+use crate::evidence::{Instant, State};
 use crate::store::admin::Health;
-use crate::store::{commit_times, lock, OutboxItem, Store};
+use crate::store::counts::Backlog;
+use crate::store::{commit_times, lock, Store};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-
-/// The pending effects of one kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Backlog {
-    pending: u64,
-    due: u64,
-    failing: u64,
-    /// Unix seconds of the oldest due one.
-    oldest_due: Option<i64>,
-}
 
 /// A gauge's value from one kind's backlog at `now`.
 type Gauge = fn(&Backlog, i64) -> f64;
 
-/// Pending effects by kind, every kind present (zero when none is pending).
-fn backlog(pending: &[OutboxItem], now: i64) -> BTreeMap<&'static str, Backlog> {
-    let mut by_kind: BTreeMap<&'static str, Backlog> = JobKind::ALL
-        .iter()
-        .map(|k| (k.as_str(), Backlog::default()))
-        .collect();
-    for item in pending {
-        let b = by_kind.entry(item.job.kind_name()).or_default();
-        b.pending += 1;
-        b.failing += u64::from(item.last_error.is_some());
-        if item.due_at <= now {
-            b.due += 1;
-            b.oldest_due = Some(b.oldest_due.map_or(item.due_at, |o| o.min(item.due_at)));
-        }
-    }
-    by_kind
-}
-
 /// The exposition from the store's figures at `now` (Unix seconds) and the counters.
-pub fn render(health: &Health, pending: &[OutboxItem], now: i64) -> String {
+pub fn render(health: &Health, now: i64) -> String {
     let mut e = Exposition::default();
     e.family(
         "certmail_build_info",
@@ -85,7 +58,6 @@ pub fn render(health: &Health, pending: &[OutboxItem], now: i64) -> String {
         );
     }
 
-    let backlog = backlog(pending, now);
     let gauges: [(&str, &str, Gauge); 4] = [
         (
             "certmail_outbox_effects",
@@ -110,7 +82,7 @@ pub fn render(health: &Health, pending: &[OutboxItem], now: i64) -> String {
     ];
     for (name, help, get) in gauges {
         e.family(name, Kind::Gauge, help);
-        for (kind, b) in &backlog {
+        for (kind, b) in &health.outbox_by_kind {
             e.sample(name, &[("kind", kind)], get(b, now));
         }
     }
@@ -159,11 +131,8 @@ pub fn render(health: &Health, pending: &[OutboxItem], now: i64) -> String {
 
 /// Reads the store's figures (the lock held only for the queries) and renders everything.
 pub fn scrape(store: &Mutex<Store>, now: Instant) -> Result<String, Error> {
-    let (health, pending) = {
-        let store = lock(store);
-        (store.health(now)?, store.pending_outbox()?)
-    };
-    Ok(render(&health, &pending, now.unix_secs()))
+    let health = lock(store).health(now)?;
+    Ok(render(&health, now.unix_secs()))
 }
 
 #[cfg(test)]
@@ -272,10 +241,15 @@ pub(crate) mod tests {
         s.submit(&submission("k1")).unwrap();
         let pending = s.pending_outbox().unwrap();
         let now = pending.iter().map(|p| p.due_at).max().unwrap_or_default();
-        let b = backlog(&pending, now - 1);
+        let backlog = |at| {
+            s.health(Instant::from_unix_secs(at))
+                .unwrap()
+                .outbox_by_kind
+        };
+        let b = backlog(now - 1);
         assert_eq!(b["receipt"].due, 0, "not yet due");
         assert_eq!(b["receipt"].oldest_due, None);
-        let b = backlog(&pending, now + 100);
+        let b = backlog(now + 100);
         assert_eq!(b["receipt"].pending, 1);
         assert_eq!(b["sms_request"], Backlog::default());
         assert!(b["request"].oldest_due.is_some_and(|d| d <= now));

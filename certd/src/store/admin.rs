@@ -5,6 +5,7 @@
 //! reads an index (see `schema_v5.sql`) or a bounded number of rows.
 
 use super::contracts::append_event;
+use super::counts::Backlog;
 use super::outbox::{enqueue, Job};
 use super::sql::{params, Dialect, OptionalExtension};
 use super::{Customer, Store};
@@ -99,6 +100,8 @@ pub struct Health {
     /// Certificates whose signing failed and waits for a retry (at most 20, oldest first):
     /// evidence that is not being issued.
     pub certificates_blocked: Vec<FailingEffect>,
+    /// The figures above per kind of effect (every kind present).
+    pub outbox_by_kind: BTreeMap<&'static str, Backlog>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -354,20 +357,16 @@ impl Store {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        // Maintained by triggers (schema_v9.sql): constant time at any number of contracts.
+        // Maintained by triggers (schema_v9.sql, schema_v10.sql): constant time at any number
+        // of contracts.
+        let counts = self.counts()?;
         let mut contracts_by_state = BTreeMap::new();
-        let mut certificates = 0;
-        let mut stmt = c.prepare("SELECT name, n FROM counts WHERE n <> 0")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (name, n) = row?;
-            match name.strip_prefix("contracts:") {
-                Some(state) => {
-                    contracts_by_state.insert(state.to_string(), n);
-                }
-                None if name == "certificates" => certificates = n,
-                None => {}
+        for (name, n) in &counts {
+            if let Some(state) = name.strip_prefix("contracts:").filter(|_| *n != 0) {
+                contracts_by_state.insert(state.to_string(), *n);
             }
         }
+        let certificates = counts.get("certificates").copied().unwrap_or(0);
         let contracts = contracts_by_state.values().sum();
         // Events are only ever appended, so the highest rowid is the newest event; this reads
         // one row instead of scanning the log for MAX(at) (PostgreSQL: the index on `at`).
@@ -381,19 +380,11 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        let (outbox_pending, outbox_due, outbox_oldest_due_at): (i64, i64, Option<i64>) = c
-            .query_row(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN due_at <= ?1 THEN 1 ELSE 0 END), 0) AS BIGINT),
-                        MIN(CASE WHEN due_at <= ?1 THEN due_at END)
-                 FROM outbox WHERE done_at IS NULL",
-                [now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-        let outbox_failing_total: i64 = c.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL AND last_error IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )?;
+        let outbox = self.outbox_backlog(&counts, Instant::from_unix_secs(now))?;
+        let outbox_pending = outbox.values().map(|b| b.pending).sum();
+        let outbox_due = outbox.values().map(|b| b.due).sum();
+        let outbox_oldest_due_at = outbox.values().filter_map(|b| b.oldest_due).min();
+        let outbox_failing_total = outbox.values().map(|b| b.failing).sum();
         let failing = |filter: &str, order: &str, args: &[&dyn super::sql::ToSql]| {
             let mut stmt = c.prepare(&format!(
                 "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
@@ -429,6 +420,7 @@ impl Store {
             outbox_failing,
             outbox_failing_total,
             certificates_blocked,
+            outbox_by_kind: outbox,
         })
     }
 }

@@ -170,3 +170,33 @@ fn a_node_name_is_claimed_once() {
         }
     }
 }
+
+#[test]
+fn counts_stay_exact_while_nodes_write_and_fold_at_once() {
+    use super::counts::tests::{nonzero, recount};
+    let (mut stores, _dir) = test_cluster(2);
+    stores[0].add_customer(&alice(), Instant::now()).unwrap();
+    // Submissions, effects done and failed, and folds, interleaved on both nodes: on PostgreSQL
+    // no transaction waits for another's counter rows, and none deadlocks.
+    let (stores, _) = on_every_node(stores, |node, s| {
+        for i in 0..20 {
+            s.submit(&submission(&format!("n{node}-{i}"))).unwrap();
+            for (j, item) in s
+                .lease_due(2, 60, Instant::now())
+                .unwrap()
+                .into_iter()
+                .enumerate()
+            {
+                match j {
+                    0 => s.complete(item.id, Instant::now()).unwrap(),
+                    _ => s.reschedule(item.id, Instant::now(), "later").unwrap(),
+                }
+            }
+            if i % 5 == node {
+                s.fold_counts().unwrap();
+            }
+        }
+    });
+    assert_eq!(nonzero(stores[1].counts().unwrap()), recount(&stores[1]));
+    assert_eq!(stores[0].health(Instant::now()).unwrap().contracts, 40);
+}

@@ -20,6 +20,7 @@ mod columns;
 pub mod commit_times;
 pub(crate) mod contracts;
 mod copy;
+pub mod counts;
 mod customers;
 mod files;
 pub(crate) mod lifecycle;
@@ -71,6 +72,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v7.sql")),
         M::up(include_str!("schema_v8.sql")),
         M::up(include_str!("schema_v9.sql")),
+        M::up(include_str!("schema_v10.sql")),
     ])
 }
 

@@ -6,7 +6,10 @@ use crate::error::Error;
 
 /// Each version's SQL, in order, numbered as SQLite's: PostgreSQL starts at version 9 (the
 /// whole schema of SQLite's versions 1 to 9 at once); version n is `MIGRATIONS[n - FIRST]`.
-const MIGRATIONS: &[&str] = &[include_str!("postgres_v9.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres_v9.sql"),
+    include_str!("postgres_v10.sql"),
+];
 const FIRST: i64 = 9;
 
 /// The advisory lock key of schema changes ("certmail" + 1).
