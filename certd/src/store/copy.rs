@@ -219,7 +219,7 @@ impl Store {
         }
         let source = self.conn();
         let target_dialect = target.dialect();
-        target.write(|tx| {
+        let report = target.write(|tx| {
             let used: i64 = tx.query_row(
                 "SELECT (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM contracts)",
                 [],
@@ -270,7 +270,15 @@ impl Store {
                 chains_verified: ids.len() as u64,
                 events_verified,
             })
-        })
+        })?;
+        if target_dialect == Dialect::Postgres {
+            // A freshly loaded database has no statistics and no visibility map: without them
+            // PostgreSQL plans the first queries badly (status took 950 ms at 1 M contracts
+            // instead of milliseconds) until autovacuum comes round.
+            target.conn().execute_batch("VACUUM (ANALYZE)")?;
+            progress("vacuumed and analyzed", 1);
+        }
+        Ok(report)
     }
 }
 

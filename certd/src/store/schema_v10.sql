@@ -43,3 +43,7 @@ CREATE INDEX outbox_pending_kind ON outbox(kind, due_at) WHERE done_at IS NULL;
 -- The failing effects `certd status` lists (usually none: the index stays small).
 CREATE INDEX outbox_failing ON outbox(attempts DESC, id)
 WHERE done_at IS NULL AND last_error IS NOT NULL;
+-- ... and those of one kind (the certificates blocked), which outbox_pending_kind would find
+-- only by reading every pending effect of that kind.
+CREATE INDEX outbox_failing_kind ON outbox(kind, id)
+WHERE done_at IS NULL AND last_error IS NOT NULL;
