@@ -117,6 +117,16 @@ pub struct FailingEffect {
 /// At most this many failing rows are listed by `status`; the total is counted.
 const FAILING_SHOWN: i64 = 20;
 
+/// The failing effects, most attempts first (index `outbox_failing`).
+pub(super) const FAILING: &str = "SELECT id, contract_id, kind, attempts, due_at, last_error
+    FROM outbox WHERE done_at IS NULL AND last_error IS NOT NULL
+    ORDER BY attempts DESC, id LIMIT ?1";
+/// The failing effects of one kind, oldest first (index `outbox_failing_kind`).
+pub(super) const FAILING_OF_KIND: &str =
+    "SELECT id, contract_id, kind, attempts, due_at, last_error
+    FROM outbox WHERE done_at IS NULL AND last_error IS NOT NULL AND kind = ?1
+    ORDER BY id LIMIT ?2";
+
 fn check_policy(policy: &str, logins: &[String], domains: &[String]) -> Result<(), Error> {
     match policy {
         "smtp-auth" if logins.is_empty() => Err(Error::Invalid(
@@ -385,12 +395,8 @@ impl Store {
         let outbox_due = outbox.values().map(|b| b.due).sum();
         let outbox_oldest_due_at = outbox.values().filter_map(|b| b.oldest_due).min();
         let outbox_failing_total = outbox.values().map(|b| b.failing).sum();
-        let failing = |filter: &str, order: &str, args: &[&dyn super::sql::ToSql]| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT id, contract_id, kind, attempts, due_at, last_error FROM outbox
-                 WHERE done_at IS NULL AND last_error IS NOT NULL {filter}
-                 ORDER BY {order} LIMIT {FAILING_SHOWN}"
-            ))?;
+        let failing = |sql: &str, args: &[&dyn super::sql::ToSql]| {
+            let mut stmt = c.prepare(sql)?;
             let rows = stmt.query_map(args, |r| {
                 Ok(FailingEffect {
                     id: r.get(0)?,
@@ -403,9 +409,11 @@ impl Store {
             })?;
             rows.collect::<Result<Vec<_>, _>>()
         };
-        let outbox_failing = failing("", "attempts DESC, id", &[])?;
-        let certificates_blocked =
-            failing("AND kind = ?1", "id", &[&JobKind::Certificate.as_str()])?;
+        let outbox_failing = failing(FAILING, &[&FAILING_SHOWN])?;
+        let certificates_blocked = failing(
+            FAILING_OF_KIND,
+            &[&JobKind::Certificate.as_str(), &FAILING_SHOWN],
+        )?;
         Ok(Health {
             schema_version,
             customers,
