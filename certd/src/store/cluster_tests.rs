@@ -200,3 +200,40 @@ fn counts_stay_exact_while_nodes_write_and_fold_at_once() {
     assert_eq!(nonzero(stores[1].counts().unwrap()), recount(&stores[1]));
     assert_eq!(stores[0].health(Instant::now()).unwrap().contracts, 40);
 }
+
+#[test]
+fn a_node_name_is_taken_again_after_a_reconnection() {
+    let (mut stores, _dir) = test_cluster(3);
+    if stores[0].dialect() == super::Dialect::Sqlite {
+        return; // the name is a PostgreSQL session lock; SQLite has its lock file
+    }
+    stores[0].add_customer(&alice(), Instant::now()).unwrap();
+    stores[0].claim_node().unwrap();
+    // The server ends node1's session (a restart, a failover, an administrator).
+    let pid: i32 = stores[0]
+        .conn()
+        .query_row("SELECT pg_backend_pid()", [], |r| r.get::<_, i64>(0))
+        .unwrap() as i32;
+    let ended: bool = stores[1]
+        .conn()
+        .query_row("SELECT pg_terminate_backend(?1)", [i64::from(pid)], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(ended);
+    // Meanwhile a second certd starts with the same name: it gets it, the session lock is gone.
+    let name = stores[0].node().to_string();
+    stores[2].set_node(&name);
+    stores[2].claim_node().unwrap();
+    // node1 reconnects at its next statement, cannot take its name back, and writes nothing.
+    let _ = stores[0].submit(&submission("cut-off")); // the statement the server cut off
+    let err = stores[0].submit(&submission("k1")).unwrap_err().to_string();
+    assert!(err.contains("its name is taken"), "{err}");
+    assert_eq!(
+        stores[1].list_contracts(&Default::default()).unwrap().len(),
+        0
+    );
+    // Once the other certd is gone, node1 takes its name again and works.
+    drop(stores.pop());
+    committed(stores[0].submit(&submission("k1")).unwrap());
+}

@@ -146,18 +146,15 @@ impl Store {
         &self.node
     }
 
-    /// Claims this store's node name for the life of its connection: on PostgreSQL a second
-    /// certd with the same `node_id` is refused (it would release the first one's leases). A
-    /// SQLite file has one certd anyway (its lock file).
+    /// Claims this store's node name for as long as it is open: on PostgreSQL a second certd
+    /// with the same `node_id` is refused (it would release the first one's leases), and after
+    /// a reconnection the name is taken again before any statement runs (while another certd
+    /// holds it, every statement fails). A SQLite file has one certd anyway (its lock file).
     pub fn claim_node(&self) -> Result<(), Error> {
-        if self.dialect() == Dialect::Sqlite {
+        let Backend::Postgres(pg) = &self.backend else {
             return Ok(());
-        }
-        let key = node_lock_key(&self.node);
-        let claimed: bool =
-            self.conn()
-                .query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0))?;
-        if claimed {
+        };
+        if pg.borrow_mut().hold_node_lock(node_lock_key(&self.node))? {
             Ok(())
         } else {
             Err(Error::Config(format!(

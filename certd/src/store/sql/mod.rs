@@ -35,6 +35,9 @@ pub enum SqlError {
     Column { idx: usize, msg: String },
     #[error("the store's connection is already in use (a nested store call)")]
     Busy,
+    /// After a reconnection another certd held this node's name (config `node_id`).
+    #[error("another certd is running as this node on the store (its name is taken): give each node its own node_id")]
+    NodeTaken,
 }
 
 impl From<SqlError> for crate::error::Error {

@@ -16,6 +16,9 @@ pub(crate) struct PgConn {
     client: Client,
     config: postgres::Config,
     cache: HashMap<String, Statement>,
+    /// The session advisory lock naming this node (`Store::claim_node`), and whether the
+    /// current session holds it: a lock ends with its session, so a new session takes it again.
+    node_lock: Option<(i64, bool)>,
 }
 
 impl PgConn {
@@ -24,15 +27,40 @@ impl PgConn {
             client: config.connect(NoTls)?,
             config: config.clone(),
             cache: HashMap::new(),
+            node_lock: None,
         })
     }
 
+    /// Takes the session advisory lock `key` now and, after every reconnection, again before
+    /// anything else runs; `false` if another session holds it.
+    pub(crate) fn hold_node_lock(&mut self, key: i64) -> Result<bool, SqlError> {
+        self.node_lock = Some((key, false));
+        match self.reconnect_if_closed() {
+            Ok(()) => Ok(true),
+            Err(SqlError::NodeTaken) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// After a restart or failover of the server: connects again (the transaction that was
-    /// cut off was rolled back by the server, and its caller saw the error).
+    /// cut off was rolled back by the server, and its caller saw the error), and takes the
+    /// node's lock again; while another certd holds that name, every statement fails.
     fn reconnect_if_closed(&mut self) -> Result<(), SqlError> {
         if self.client.is_closed() {
             self.client = self.config.connect(NoTls)?;
             self.cache.clear();
+            if let Some((_, held)) = &mut self.node_lock {
+                *held = false;
+            }
+        }
+        if let Some((key, false)) = self.node_lock {
+            let row = self
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?;
+            if !row.get::<_, bool>(0) {
+                return Err(SqlError::NodeTaken);
+            }
+            self.node_lock = Some((key, true));
         }
         Ok(())
     }
