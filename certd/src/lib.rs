@@ -93,12 +93,6 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         log::info!("{retried} certificate(s) that could not be signed before are tried again now");
     }
     let store = Arc::new(Mutex::new(store));
-    let listener = certmail_protocol::socket::bind_unix(
-        &config.socket,
-        config.socket_mode(),
-        config.socket_group.as_deref(),
-    )
-    .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     if let Some(m) = &config.metrics {
         // A connection of its own, as `certd status` has: a scrape reads a WAL snapshot and
         // never holds the lock the committer and the dispatcher wait for.
@@ -155,6 +149,14 @@ pub fn serve(config: &config::Config) -> Result<(), Error> {
         renewed_at: std::cell::Cell::new(None),
         folded_at: std::cell::Cell::new(None),
     };
+    // The socket last: when it appears, everything else started (the sandbox and init systems
+    // wait for it; a metrics or callback port in use must stop certd before it looks ready).
+    let listener = certmail_protocol::socket::bind_unix(
+        &config.socket,
+        config.socket_mode(),
+        config.socket_group.as_deref(),
+    )
+    .map_err(|e| Error::Config(format!("cannot bind {}: {e}", config.socket.display())))?;
     std::thread::Builder::new()
         .name("outbox".into())
         .spawn(move || dispatcher.run(wake_rx, Duration::from_secs(1)))?;

@@ -153,4 +153,28 @@ fn the_metrics_move_as_the_contracts_do() {
     assert_eq!(status, 404);
     let (status, _, _) = http_post(url, "text/plain", b"x").expect("POST");
     assert_eq!(status, 405);
+
+    // Another process on the metrics port: certd stops before its socket appears, so the
+    // sandbox (as an init system would) sees a failed start, not a certd that looks ready and
+    // is gone (how an end-to-end test once failed when a parallel test took the port).
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    sb.service("stop", "certd");
+    let taken = std::net::TcpListener::bind(&addr).expect("take the metrics port");
+    let out = std::process::Command::new(certmail_e2e::repo_root().join("contrib/sandbox"))
+        .args(["start", "certd"])
+        .env("SANDBOX_DIR", sb.get("SANDBOX_DIR"))
+        .output()
+        .expect("run contrib/sandbox");
+    assert!(
+        !out.status.success(),
+        "certd started without its metrics port"
+    );
+    assert!(sb.log("certd.log").contains("cannot listen on"));
+    assert!(!std::path::Path::new(sb.get("CERTD_SOCKET")).exists());
+    drop(taken);
+    sb.service("start", "certd");
+    assert!(std::path::Path::new(sb.get("CERTD_SOCKET")).exists());
 }
