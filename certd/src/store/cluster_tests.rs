@@ -214,11 +214,14 @@ fn a_node_name_is_taken_again_after_a_reconnection() {
         .conn()
         .query_row("SELECT pg_backend_pid()", [], |r| r.get::<_, i64>(0))
         .unwrap() as i32;
+    // With a timeout it returns once the session is gone, and the lock with it.
     let ended: bool = stores[1]
         .conn()
-        .query_row("SELECT pg_terminate_backend(?1)", [i64::from(pid)], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT pg_terminate_backend(?1, 10000)",
+            [i64::from(pid)],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(ended);
     // Meanwhile a second certd starts with the same name: it gets it, the session lock is gone.
@@ -233,7 +236,12 @@ fn a_node_name_is_taken_again_after_a_reconnection() {
         stores[1].list_contracts(&Default::default()).unwrap().len(),
         0
     );
-    // Once the other certd is gone, node1 takes its name again and works.
+    // Once the other certd is gone, node1 takes its name again and works. (Its locks are
+    // released here: a dropped connection's session ends a moment later, asynchronously.)
+    stores[2]
+        .conn()
+        .execute_batch("SELECT pg_advisory_unlock_all()")
+        .unwrap();
     drop(stores.pop());
     committed(stores[0].submit(&submission("k1")).unwrap());
 }
