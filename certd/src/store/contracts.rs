@@ -1061,14 +1061,7 @@ pub(crate) mod tests {
                 .map(|v| v as &dyn crate::store::sql::ToSql)
                 .collect();
             args.push(&50);
-            let conn = s.conn();
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join("; ");
+            let plan = crate::store::test_store::sqlite_plan(&s, &sql, &args);
             assert!(
                 !plan.contains("SCAN c ") || plan.contains("SCAN c USING INDEX"),
                 "{f:?}: full table scan: {plan}"

@@ -243,7 +243,6 @@ pub(crate) mod tests {
     #[test]
     fn the_status_queries_read_their_own_index() {
         let s = Store::open_in_memory().unwrap();
-        let c = s.conn();
         for (sql, index, args) in [
             (OLDEST_PENDING, "outbox_pending_kind", 1),
             (DUE_UP_TO, "outbox_pending_kind", 3),
@@ -260,13 +259,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|v| v as &dyn crate::store::sql::ToSql)
                 .collect();
-            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join("; ");
+            let plan = crate::store::test_store::sqlite_plan(&s, sql, &args);
             assert!(
                 plan.contains(&format!("USING INDEX {index} ")) || plan.ends_with(index),
                 "{sql}: {plan}"

@@ -50,3 +50,17 @@ fn pg_database() -> Option<Location> {
     config.dbname(&name);
     Some(Location::Postgres(Box::new(config)))
 }
+
+/// SQLite's `EXPLAIN QUERY PLAN` of `sql` with `args`, its steps joined by "; ".
+pub(crate) fn sqlite_plan(store: &Store, sql: &str, args: &[&dyn super::sql::ToSql]) -> String {
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("prepare the plan");
+    let plan: Vec<String> = stmt
+        .query_map(args, |r| r.get::<_, String>(3))
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan steps");
+    plan.join("; ")
+}
