@@ -162,7 +162,7 @@ fn the_metrics_move_as_the_contracts_do() {
         .trim_end_matches("/metrics")
         .to_string();
     sb.service("stop", "certd");
-    let taken = std::net::TcpListener::bind(&addr).expect("take the metrics port");
+    let taken = take_port(&addr);
     let out = std::process::Command::new(certmail_e2e::repo_root().join("contrib/sandbox"))
         .args(["start", "certd"])
         .env("SANDBOX_DIR", sb.get("SANDBOX_DIR"))
@@ -177,4 +177,25 @@ fn the_metrics_move_as_the_contracts_do() {
     drop(taken);
     sb.service("start", "certd");
     assert!(std::path::Path::new(sb.get("CERTD_SOCKET")).exists());
+}
+
+/// Listens on `addr`, which certd has just released. Retried for a bounded while, since the
+/// port may be held a moment longer (once, in CI, it was); a holder that stays is shown (`ss`),
+/// since the test proves nothing without the port.
+fn take_port(addr: &str) -> std::net::TcpListener {
+    let mut last = None;
+    for _ in 0..50 {
+        match std::net::TcpListener::bind(addr) {
+            Ok(listener) => return listener,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port = addr.rsplit(':').next().unwrap_or_default();
+    let holders = std::process::Command::new("ss")
+        .args(["-tanp", &format!("( sport = :{port} )")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    panic!("cannot take the metrics port {addr}: {last:?}\n{holders}");
 }
