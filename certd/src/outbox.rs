@@ -15,8 +15,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a lease lasts: longer than any single effect may take.
+/// How long a lease lasts; renewed every quarter of it while its effect runs (`lease`).
 const LEASE_SECS: i64 = 120;
+/// How long leases are renewed for one batch of effects: every effect's own timeouts (SMTP,
+/// TSA, OCSP, the SMS gateway) end it well before; one still running is stuck.
+const MAX_EFFECT: Duration = Duration::from_secs(30 * 60);
 /// Back-off after the n-th failed attempt: 2^n seconds, capped.
 fn backoff_secs(attempts: i64) -> i64 {
     1i64 << attempts.clamp(0, 9)
@@ -54,6 +57,8 @@ const RENEW_PER_RUN: usize = 1000;
 
 use crate::certificate::Certifier;
 
+mod lease;
+
 /// Why a mail can never be composed: recorded as `<job>_failed`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum Unsendable {
@@ -80,11 +85,17 @@ impl<T: Transport> Dispatcher<T> {
         self.renew_if_due();
         self.fold_counts_if_due();
         let items = lock(&self.store).lease_due(16, LEASE_SECS, Instant::now())?;
-        let leased = std::time::Instant::now();
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let lease = Duration::from_secs(LEASE_SECS as u64);
+        let ids = items.iter().map(|it| it.id).collect();
+        let keeper = lease::Keeper::start(Arc::clone(&self.store), ids, lease, MAX_EFFECT);
         for (i, item) in items.iter().enumerate() {
             // An effect is started only while more than half its lease is left, so that it ends
-            // before the lease does and no other node can start it meanwhile.
-            if leased.elapsed() > Duration::from_secs(LEASE_SECS as u64 / 2) {
+            // before the lease does and no other node can start it meanwhile, should the
+            // keeper fail to renew it (the store unreachable).
+            if keeper.since_renewed() > lease / 2 {
                 let rest: Vec<i64> = items[i..].iter().map(|it| it.id).collect();
                 lock(&self.store).release(&rest)?;
                 break;

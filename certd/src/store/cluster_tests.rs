@@ -110,6 +110,25 @@ fn a_node_releases_only_its_own_leases() {
 }
 
 #[test]
+fn a_node_extends_only_its_own_leases() {
+    let (mut stores, _dir) = test_cluster(2);
+    stores[0].add_customer(&alice(), Instant::now()).unwrap();
+    stores[0].submit(&submission("k1")).unwrap();
+    let now = Instant::now();
+    let mine = stores[0].lease_due(1, 60, now).unwrap();
+    let theirs = stores[1].lease_due(1, 60, now).unwrap();
+    let ids = [mine[0].id, theirs[0].id];
+    assert_eq!(stores[0].extend_leases(&ids, 600, now).unwrap(), 1);
+    // Past the first 60 s only node 2's row is free again: node 1 kept its own lease alive.
+    let later = now.plus_secs(120);
+    let free = stores[1].lease_due(10, 60, later).unwrap();
+    assert_eq!(
+        free.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [theirs[0].id]
+    );
+}
+
+#[test]
 fn a_deadline_fired_on_every_node_ends_the_contract_once() {
     let (mut stores, _dir) = test_cluster(3);
     stores[0].add_customer(&alice(), Instant::now()).unwrap();

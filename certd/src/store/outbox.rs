@@ -249,6 +249,29 @@ impl Store {
         })
     }
 
+    /// Extends this node's leases on `ids` to `now + lease_secs`: it is still performing them.
+    /// A lease that has run out or was given back is not revived, since another node may hold
+    /// the row by now. Returns how many leases were extended.
+    pub fn extend_leases(
+        &mut self,
+        ids: &[i64],
+        lease_secs: i64,
+        now: Instant,
+    ) -> Result<usize, Error> {
+        let now = now.unix_secs();
+        self.write(|tx| {
+            let mut extended = 0;
+            for id in ids {
+                extended += tx.execute(
+                    "UPDATE outbox SET leased_until = ?1
+                     WHERE id = ?2 AND leased_by = ?3 AND done_at IS NULL AND leased_until > ?4",
+                    params![now + lease_secs, id, tx.node(), now],
+                )?;
+            }
+            Ok(extended)
+        })
+    }
+
     /// Rows not yet done, oldest first.
     pub fn pending_outbox(&self) -> Result<Vec<OutboxItem>, Error> {
         let conn = self.conn();
@@ -290,6 +313,29 @@ mod tests {
         s.complete(again[0].id, Instant::now()).unwrap();
         s.complete(other[0].id, Instant::now()).unwrap();
         assert!(s.pending_outbox().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_live_leases_of_this_node_are_extended() {
+        let mut s = crate::store::test_store::test_store();
+        s.add_customer(&alice(), crate::evidence::Instant::now())
+            .unwrap();
+        s.submit(&submission("k1")).unwrap();
+        let now = Instant::now();
+        let live = s.lease_due(1, 60, now).unwrap();
+        let ran_out = s.lease_due(1, 0, now).unwrap();
+        let ids = [live[0].id, ran_out[0].id];
+        assert_eq!(s.extend_leases(&ids, 600, now).unwrap(), 1);
+        // The extended lease outlasts the 60 s it was taken for; the one that ran out is free.
+        let later = now.plus_secs(120);
+        let again = s.lease_due(10, 60, later).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, ran_out[0].id);
+        // Done and given-back rows are not leased again by an extension.
+        s.complete(live[0].id, later).unwrap();
+        s.release(&[again[0].id]).unwrap();
+        assert_eq!(s.extend_leases(&ids, 600, later).unwrap(), 0);
+        assert_eq!(s.lease_due(10, 60, later).unwrap().len(), 1);
     }
 
     #[test]
