@@ -472,7 +472,8 @@ mod tests {
             .iter()
             .any(|f| f.what == "store.password_file"));
         match pg.store_location().unwrap() {
-            crate::store::Location::Postgres(c) => {
+            crate::store::Location::Postgres(t) => {
+                let c = &t.config;
                 assert_eq!(c.get_password(), Some(&b"s3cret"[..]));
                 assert_eq!(c.get_dbname(), Some("certmail"));
             }

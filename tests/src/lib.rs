@@ -1069,6 +1069,21 @@ impl Sandbox {
     }
 }
 
+/// certd (`bin`) run with `--config config` and `args`: success, stdout and stderr.
+pub fn certd_with_config(bin: &str, config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run certd");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

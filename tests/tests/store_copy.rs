@@ -1,8 +1,8 @@
 //! `certd store copy`: the sandbox's SQLite store moved into a real PostgreSQL (a throwaway
 //! cluster of Debian's package, `contrib/pg`), then read by the CLI and its certificate verified.
 
-use certmail_e2e::{repo_root, Sandbox};
-use std::path::{Path, PathBuf};
+use certmail_e2e::{certd_with_config, repo_root, Sandbox};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -51,20 +51,6 @@ impl Drop for Cluster {
             .arg(self.dir.path())
             .output();
     }
-}
-
-fn certd(bin: &str, config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("run certd");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -142,7 +128,7 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
     let config = PathBuf::from(sb.get("SANDBOX_DIR")).join("certd-pg.toml");
     std::fs::write(&config, text).expect("write the PostgreSQL configuration");
 
-    let (ok, listed, err) = certd(
+    let (ok, listed, err) = certd_with_config(
         bin,
         &config,
         &["contracts", "list", "--limit", "0", "--json"],
@@ -150,12 +136,12 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
     assert!(ok, "{err}");
     let after: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("JSON");
     assert_eq!(after, before, "the CLI reads the same contracts");
-    let (ok, shown, err) = certd(bin, &config, &["contracts", "show", &id, "--json"]);
+    let (ok, shown, err) = certd_with_config(bin, &config, &["contracts", "show", &id, "--json"]);
     assert!(ok, "{err}");
     assert!(shown.contains("\"unanswered\""), "{shown}");
 
     let pdf = PathBuf::from(sb.get("SANDBOX_DIR")).join("copied.pdf");
-    let (ok, _, err) = certd(
+    let (ok, _, err) = certd_with_config(
         bin,
         &config,
         &["certificates", "export", &id, "-o", &pdf.to_string_lossy()],
@@ -172,7 +158,7 @@ fn a_sqlite_store_moves_to_postgresql_and_reads_and_verifies_the_same() {
         out.status.success() && verdict.contains("VALID"),
         "{verdict}"
     );
-    let (ok, status, err) = certd(bin, &config, &["status", "--json"]);
+    let (ok, status, err) = certd_with_config(bin, &config, &["status", "--json"]);
     assert!(!ok, "certd is stopped: status is unhealthy");
     assert!(status.contains("\"postgresql://"), "{status}{err}");
 }

@@ -44,7 +44,7 @@ pub use customers::{Customer, NewCustomer};
 pub(crate) use files::refuse_world_access;
 pub use files::{prepare_database, DbAccess};
 pub use lifecycle::{BounceRoute, Facts, TokenTarget};
-pub use location::Location;
+pub use location::{Location, PgTarget};
 pub use outbox::{Job, OutboxItem};
 pub use sms::{
     dlr_status_name, DlrOutcome, DlrReport, MoOutcome, MoReport, SmsContext, SmsReading,
@@ -119,8 +119,8 @@ impl Store {
     pub fn open_location(location: &Location, access: &files::DbAccess) -> Result<Store, Error> {
         match location {
             Location::Sqlite(path) => Self::open_with(path, access),
-            Location::Postgres(config) => {
-                let mut conn = PgConn::connect(config)?;
+            Location::Postgres(target) => {
+                let mut conn = PgConn::connect(target)?;
                 postgres_schema::migrate(&mut conn)?;
                 Ok(Store {
                     backend: Backend::Postgres(Box::new(RefCell::new(conn))),

@@ -3,7 +3,6 @@
 //! [`test_cluster`] gives several nodes' stores on one database (a SQLite file otherwise).
 
 use super::{DbAccess, Location, Store};
-use std::str::FromStr;
 
 /// A new, empty, migrated store.
 pub(crate) fn test_store() -> Store {
@@ -39,16 +38,17 @@ pub(crate) fn test_cluster(n: usize) -> (Vec<Store>, Option<tempfile::TempDir>) 
 fn pg_database() -> Option<Location> {
     let url = std::env::var("CERTMAIL_TEST_PG").ok()?;
     let name = format!("t_{}", hex::encode(rand::random::<[u8; 8]>()));
-    let admin = postgres::Config::from_str(&url).expect("CERTMAIL_TEST_PG is a PostgreSQL URL");
-    let mut client = admin
-        .connect(postgres::NoTls)
-        .expect("connect to CERTMAIL_TEST_PG");
+    // Parsed as certd parses `[store] url`: the suite runs over TLS when the URL asks for it.
+    let Ok(Location::Postgres(admin)) = Location::parse(&url) else {
+        panic!("CERTMAIL_TEST_PG is a PostgreSQL URL");
+    };
+    let mut client = admin.connect().expect("connect to CERTMAIL_TEST_PG");
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create a test database");
-    let mut config = admin.clone();
-    config.dbname(&name);
-    Some(Location::Postgres(Box::new(config)))
+    let mut target = *admin;
+    target.config.dbname(&name);
+    Some(Location::Postgres(Box::new(target)))
 }
 
 /// SQLite's `EXPLAIN QUERY PLAN` of `sql` with `args`, its steps joined by "; ".

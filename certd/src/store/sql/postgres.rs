@@ -3,9 +3,10 @@
 
 use super::placeholders::numbered;
 use super::{Owned, SqlError, Value};
+use crate::store::PgTarget;
 use bytes::BytesMut;
 use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
-use postgres::{Client, GenericClient, NoTls, Statement, Transaction};
+use postgres::{Client, GenericClient, Statement, Transaction};
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
@@ -14,7 +15,7 @@ type BoxError = Box<dyn StdError + Sync + Send>;
 /// A connection and the statements prepared on it, keyed by the store's SQL text.
 pub(crate) struct PgConn {
     client: Client,
-    config: postgres::Config,
+    target: PgTarget,
     cache: HashMap<String, Statement>,
     /// The session advisory lock naming this node (`Store::claim_node`), and whether the
     /// current session holds it: a lock ends with its session, so a new session takes it again.
@@ -22,10 +23,10 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    pub(crate) fn connect(config: &postgres::Config) -> Result<PgConn, SqlError> {
+    pub(crate) fn connect(target: &PgTarget) -> Result<PgConn, SqlError> {
         Ok(PgConn {
-            client: config.connect(NoTls)?,
-            config: config.clone(),
+            client: target.connect()?,
+            target: target.clone(),
             cache: HashMap::new(),
             node_lock: None,
         })
@@ -47,7 +48,7 @@ impl PgConn {
     /// node's lock again; while another certd holds that name, every statement fails.
     fn reconnect_if_closed(&mut self) -> Result<(), SqlError> {
         if self.client.is_closed() {
-            self.client = self.config.connect(NoTls)?;
+            self.client = self.target.connect()?;
             self.cache.clear();
             if let Some((_, held)) = &mut self.node_lock {
                 *held = false;
