@@ -67,6 +67,9 @@ fn a_contract_is_certified_over_tls_and_a_foreign_ca_or_password_is_refused() {
     let (ok, status, err) = certd(&sb, &config, &["status"]);
     assert!(ok, "{status}{err}");
     assert!(status.contains("(TLS)"), "{status}");
+    // Nothing but the answer: no server NOTICE at every command (the schema check once logged
+    // one).
+    assert!(err.is_empty(), "{err}");
     let pdf = Path::new(sb.get("SANDBOX_DIR")).join("tls.pdf");
     let (ok, _, err) = certd(
         &sb,

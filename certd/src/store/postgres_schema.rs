@@ -27,11 +27,17 @@ pub(super) fn migrate(conn: &mut PgConn) -> Result<(), Error> {
     tx.query_row("SELECT pg_advisory_xact_lock(?1)", [MIGRATION_LOCK], |_| {
         Ok(())
     })?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS certmail_schema (version BIGINT NOT NULL);
-         INSERT INTO certmail_schema (version)
-         SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM certmail_schema);",
-    )?;
+    // Asked, not `CREATE TABLE IF NOT EXISTS`: that logs a NOTICE at every start and every
+    // CLI command once the table exists.
+    let exists: i64 = tx.query_row("SELECT count(to_regclass('certmail_schema'))", [], |r| {
+        r.get(0)
+    })?;
+    if exists == 0 {
+        tx.execute_batch(
+            "CREATE TABLE certmail_schema (version BIGINT NOT NULL);
+             INSERT INTO certmail_schema (version) VALUES (0);",
+        )?;
+    }
     let current = version(&tx)?;
     let latest = FIRST - 1 + MIGRATIONS.len() as i64;
     if current > latest {
@@ -47,7 +53,9 @@ pub(super) fn migrate(conn: &mut PgConn) -> Result<(), Error> {
                 .map_err(|e| Error::Database(format!("schema migration {v} failed: {e}")))?;
         }
     }
-    tx.execute("UPDATE certmail_schema SET version = ?1", params![latest])?;
+    if current < latest {
+        tx.execute("UPDATE certmail_schema SET version = ?1", params![latest])?;
+    }
     tx.commit()?;
     Ok(())
 }
