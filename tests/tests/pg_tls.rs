@@ -102,6 +102,23 @@ fn a_contract_is_certified_over_tls_and_a_foreign_ca_or_password_is_refused() {
         err.contains("TLS handshake") && err.contains("UnknownIssuer"),
         "{err}"
     );
+    // `status` gives monitoring a verdict rather than nothing: unhealthy (exit 1), and why.
+    let out = Command::new(sb.get("CERTD_BIN"))
+        .arg("--config")
+        .arg(&foreign)
+        .args(["status", "--json"])
+        .output()
+        .expect("certd status");
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["healthy"], false);
+    assert_eq!(report["database"]["reachable"], false);
+    assert_eq!(report["socket"]["answers"], true, "{report}");
+    let why = report["problems"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("cannot be opened") && why.contains("UnknownIssuer"),
+        "{why}"
+    );
 
     // The password comes from password_file: a wrong one is refused by the server.
     let wrong = Path::new(sb.get("SANDBOX_DIR")).join("wrong-password");

@@ -103,7 +103,8 @@ pub enum Command {
     ///
     /// Shows the database (size, schema version), contracts per state, certificates, the
     /// outbox backlog and failing effects, and whether the daemon answers on its socket.
-    /// Unhealthy: the socket does not answer, or the outbox is stuck (see the options).
+    /// Unhealthy: the socket does not answer, the outbox is stuck (see the options), or the
+    /// store cannot be opened.
     Status {
         /// Unhealthy when an effect has been due for longer than this (e.g. 10m, 1h).
         #[arg(long, default_value = "10m", value_parser = parse::duration)]
@@ -472,7 +473,14 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     if let Command::Serve = cli.command {
         return crate::serve(&config).map(|()| true);
     }
-    let mut store = Store::open_location(&config.store_location()?, &config.database_access())?;
+    let opened = Store::open_location(&config.store_location()?, &config.database_access());
+    let mut store = match (opened, &cli.command) {
+        (Ok(store), _) => store,
+        (Err(e @ (Error::Database(_) | Error::Io(_))), Command::Status { json, .. }) => {
+            return status::unreachable(&config, &e, *json)
+        }
+        (Err(e), _) => return Err(e),
+    };
     store.set_node(&config.node_id());
     match cli.command {
         Command::Customers(c) => customers::run(&mut store, c).map(|()| true),

@@ -55,6 +55,45 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+fn socket_problem(config: &Config, socket: &Result<(), String>) -> Option<String> {
+    let e = socket.as_ref().err()?;
+    Some(format!(
+        "certd does not answer on {}: {e}",
+        config.socket.display()
+    ))
+}
+
+/// The store cannot be opened (the database down, refused, or its TLS not trusted): unhealthy,
+/// with why and whether the daemon still answers, so that a monitor gets a verdict, not nothing.
+pub(super) fn unreachable(config: &Config, why: &Error, json: bool) -> Result<bool, Error> {
+    let location = config.store_location()?;
+    let socket = ping(&config.socket);
+    let mut problems = vec![format!(
+        "the store {} cannot be opened: {why}",
+        location.describe()
+    )];
+    problems.extend(socket_problem(config, &socket));
+    if json {
+        print_json(&json!({
+            "healthy": false,
+            "problems": problems,
+            "database": {
+                "reachable": false, "url": location.describe(), "node": config.node_id(),
+            },
+            "socket": {
+                "path": config.socket, "answers": socket.is_ok(),
+                "error": socket.as_ref().err(),
+            },
+        }))?;
+    } else {
+        println!("certd is UNHEALTHY");
+        for p in &problems {
+            println!("  problem: {p}");
+        }
+    }
+    Ok(false)
+}
+
 pub(super) fn run(
     config: &Config,
     store: &Store,
@@ -65,13 +104,7 @@ pub(super) fn run(
     let now = Instant::now();
     let h = store.health(now)?;
     let socket = ping(&config.socket);
-    let mut problems = Vec::new();
-    if let Err(e) = &socket {
-        problems.push(format!(
-            "certd does not answer on {}: {e}",
-            config.socket.display()
-        ));
-    }
+    let mut problems: Vec<String> = socket_problem(config, &socket).into_iter().collect();
     let overdue = h
         .outbox_oldest_due_at
         .map(|t| now.unix_secs() - t)
@@ -110,6 +143,7 @@ pub(super) fn run(
             "healthy": healthy,
             "problems": problems,
             "database": {
+                "reachable": true,
                 "path": db, "size_bytes": db_size, "wal_bytes": wal_size,
                 "schema_version": h.schema_version,
                 "url": location.describe(), "node": config.node_id(),
