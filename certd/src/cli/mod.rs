@@ -473,11 +473,13 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
     if let Command::Serve = cli.command {
         return crate::serve(&config).map(|()| true);
     }
-    let opened = Store::open_location(&config.store_location()?, &config.database_access());
+    // Parsed once: with TLS that reads the CA file, and `status` shows the same location.
+    let location = config.store_location()?;
+    let opened = Store::open_location(&location, &config.database_access());
     let mut store = match (opened, &cli.command) {
         (Ok(store), _) => store,
         (Err(e @ (Error::Database(_) | Error::Io(_))), Command::Status { json, .. }) => {
-            return status::unreachable(&config, &e, *json)
+            return status::unreachable(&config, &location, &e, *json)
         }
         (Err(e), _) => return Err(e),
     };
@@ -495,7 +497,7 @@ fn dispatch(cli: Cli) -> Result<bool, Error> {
             stuck_after,
             max_attempts,
             json,
-        } => status::run(&config, &store, stuck_after, max_attempts, json),
+        } => status::run(&config, &location, &store, stuck_after, max_attempts, json),
         Command::Serve
         | Command::Store(_)
         | Command::Verify { .. }

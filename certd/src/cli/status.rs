@@ -5,7 +5,7 @@ use super::{print_json, unix_to_rfc3339};
 use crate::config::Config;
 use crate::error::Error;
 use crate::evidence::Instant;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use certmail_protocol::{read_frame, write_frame, Request, Response};
 use serde_json::json;
 use std::os::unix::net::UnixStream;
@@ -65,8 +65,12 @@ fn socket_problem(config: &Config, socket: &Result<(), String>) -> Option<String
 
 /// The store cannot be opened (the database down, refused, or its TLS not trusted): unhealthy,
 /// with why and whether the daemon still answers, so that a monitor gets a verdict, not nothing.
-pub(super) fn unreachable(config: &Config, why: &Error, json: bool) -> Result<bool, Error> {
-    let location = config.store_location()?;
+pub(super) fn unreachable(
+    config: &Config,
+    location: &Location,
+    why: &Error,
+    json: bool,
+) -> Result<bool, Error> {
     let socket = ping(&config.socket);
     let mut problems = vec![format!(
         "the store {} cannot be opened: {why}",
@@ -96,6 +100,7 @@ pub(super) fn unreachable(config: &Config, why: &Error, json: bool) -> Result<bo
 
 pub(super) fn run(
     config: &Config,
+    location: &Location,
     store: &Store,
     stuck_after: u64,
     max_attempts: i64,
@@ -131,10 +136,9 @@ pub(super) fn run(
         ));
     }
     let healthy = problems.is_empty();
-    let location = config.store_location()?;
-    let db = match &location {
-        crate::store::Location::Sqlite(p) => Some(p.as_path()),
-        crate::store::Location::Postgres(_) => None,
+    let db = match location {
+        Location::Sqlite(p) => Some(p.as_path()),
+        Location::Postgres(_) => None,
     };
     let db_size = db.and_then(file_size);
     let wal_size = db.and_then(|d| file_size(&with_suffix(d, "-wal")));

@@ -31,6 +31,7 @@ impl Keeper {
             .name("outbox-lease".into())
             .spawn(move || {
                 let started = Clock::now();
+                let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
                 loop {
                     match stopped.recv_timeout(lease / 4) {
                         Err(RecvTimeoutError::Timeout) => {}
@@ -45,7 +46,6 @@ impl Keeper {
                         return;
                     }
                     let at = Clock::now();
-                    let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
                     match lock(&store).extend_leases(&ids, secs, Instant::now()) {
                         Ok(_) => *lock_clock(&last) = at,
                         Err(e) => log::warn!("outbox: renewing the leases of {ids:?}: {e}"),
